@@ -440,12 +440,13 @@ func (c *rxContext) spare(n int) *Packet {
 // Receive hands a batch of frames that arrived on the port to the bridge,
 // which forwards them and sends them out before it returns. The packets are
 // borrowed for the call. One goroutine at a time may call Receive for a port.
-func (p *BridgePort) Receive(pkts []*Packet) {
+func (p *BridgePort) Receive(pkts []*Packet) { p.receive(&p.rx, pkts) }
+
+func (p *BridgePort) receive(c *rxContext, pkts []*Packet) {
 	b := p.b
 	st := p.st.Load()
 	ports := *b.ports.Load()
 	now := b.clock.Load()
-	c := &p.rx
 	if len(c.out) < len(ports) {
 		c.out = append(c.out, make([][]Out, len(ports)-len(c.out))...)
 	}
@@ -555,7 +556,6 @@ func (b *Bridge) process(in *BridgePort, st *portState, ports []*BridgePort, pkt
 					} else if tagged {
 						popTag(pkt)
 					}
-					pkt.hops++
 					c.out[no] = append(c.out[no], Out{Pkt: pkt, VNI: qs.vni(vlan), Remote: valEndpoint(v)})
 					return forwarded
 				}
@@ -580,7 +580,6 @@ func (b *Bridge) process(in *BridgePort, st *portState, ports []*BridgePort, pkt
 	if nTagged+nUntagged == 0 {
 		return DropNoPort
 	}
-	pkt.hops++
 	tp, up := pkt, pkt
 	switch {
 	case nUntagged == 0:

@@ -1,16 +1,28 @@
 package datapath
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Patch is one end of a patch port pair: a port that joins two bridges
 // inside the daemon, with no kernel device. A frame sent into one end is
 // received by the bridge of the other end, on the sender's goroutine.
+//
+// Sends take no lock: each call borrows pooled scratch (copies of the frames
+// and a receive context), so concurrent senders do not wait for each other
+// and a loop of patch ports ends at the hop limit (counted as a loop drop)
+// instead of deadlocking.
 type Patch struct {
-	mu   sync.Mutex // serialises receive on this end's bridge port
-	peer *Patch
-	bp   *BridgePort
+	peer    *Patch
+	bp      atomic.Pointer[BridgePort]
+	scratch sync.Pool // *patchScratch
+}
+
+type patchScratch struct {
 	pkts []*Packet
 	ptrs []*Packet
+	rx   rxContext
 }
 
 // NewPatchPair returns the two ends of a patch port pair.
@@ -22,11 +34,7 @@ func NewPatchPair() (a, b *Patch) {
 
 // Attach tells this end which bridge port it is; frames sent into the peer
 // end are received there. Attach nil to detach.
-func (p *Patch) Attach(bp *BridgePort) {
-	p.mu.Lock()
-	p.bp = bp
-	p.mu.Unlock()
-}
+func (p *Patch) Attach(bp *BridgePort) { p.bp.Store(bp) }
 
 // Peer returns the other end.
 func (p *Patch) Peer() *Patch { return p.peer }
@@ -36,23 +44,28 @@ func (p *Patch) Peer() *Patch { return p.peer }
 // be queued to other ports of this bridge.
 func (p *Patch) Send(batch []Out) {
 	q := p.peer
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.bp == nil {
+	bp := q.bp.Load()
+	if bp == nil {
 		return
 	}
-	for len(q.pkts) < len(batch) {
-		q.pkts = append(q.pkts, &Packet{})
+	s, _ := q.scratch.Get().(*patchScratch)
+	if s == nil {
+		s = &patchScratch{}
 	}
-	q.ptrs = q.ptrs[:0]
+	for len(s.pkts) < len(batch) {
+		s.pkts = append(s.pkts, &Packet{})
+	}
+	s.ptrs = s.ptrs[:0]
 	for i, o := range batch {
-		d := q.pkts[i]
+		d := s.pkts[i]
 		if len(d.Buf) < Headroom+o.Pkt.Len+4 {
 			d.Buf = make([]byte, Headroom+max(o.Pkt.Len+4, 2048))
 		}
 		copyPacket(d, o.Pkt)
 		d.Tunnel = TunnelMeta{}
-		q.ptrs = append(q.ptrs, d)
+		d.hops = o.Pkt.hops + 1
+		s.ptrs = append(s.ptrs, d)
 	}
-	q.bp.Receive(q.ptrs)
+	bp.receive(&s.rx, s.ptrs)
+	q.scratch.Put(s)
 }
