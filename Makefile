@@ -1,0 +1,51 @@
+# Switchyard build and test entry points. `make test` is the one command that
+# runs the whole suite; .ci/run calls exactly it.
+GO       ?= go
+BIN      ?= bin
+PKGS     ?= ./...
+# Root tests (network namespaces) run when the suite runs as root; they skip
+# with a message otherwise.
+TESTFLAGS ?= -count=1 -timeout 40m
+
+.PHONY: all build test test-short vet fmt race bench fuzz deps clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/switchyard ./cmd/switchyard
+
+# The whole suite: formatting, vet, every test (root end-to-end and interop
+# tests included when run as root), and the engine under the race detector.
+test: vet build
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) test $(TESTFLAGS) $(PKGS)
+	$(GO) test -count=1 -race -short ./internal/datapath/ ./internal/packet/
+
+test-short: vet
+	$(GO) test -short -count=1 $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+race:
+	$(GO) test -race -count=1 $(PKGS)
+
+# Engine and parser benchmarks (figures go to docs/performance.md).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./internal/datapath/ ./internal/packet/
+
+# Short fuzzing of every parser; corpus that finds bugs stays in testdata/fuzz.
+FUZZTIME ?= 20s
+fuzz:
+	@for f in $$($(GO) test -list 'Fuzz.*' ./internal/packet/ | grep ^Fuzz); do \
+		echo "== $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./internal/packet/ || exit 1; done
+
+# Packages the test suite and the lab need on a fresh Debian machine.
+deps:
+	bash .ci/deps
+
+clean:
+	rm -rf $(BIN)
