@@ -110,6 +110,10 @@ func newFDBTable(minEntries int) *fdbTable {
 
 func (t *fdbTable) home(key uint64) uint64 { return (key * 0x9E3779B97F4A7C15) >> t.shift }
 
+// touch loads key's home slot and returns its key. Touching the slots of a
+// whole batch before looking any of them up lets their cache misses overlap.
+func (t *fdbTable) touch(key uint64) uint64 { return t.slots[t.home(key)].key.Load() }
+
 // find returns the slot holding key, or nil.
 func (t *fdbTable) find(key uint64) *fdbSlot {
 	for i := t.home(key); ; i = (i + 1) & t.mask {
