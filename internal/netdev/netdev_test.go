@@ -216,4 +216,3 @@ func TestFinishL4Checksum(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
-

@@ -1,0 +1,138 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	bucket      = []byte("switchyard")
+	keyConfig   = []byte("config")
+	keyRevision = []byte("revision")
+)
+
+// Store is the persistent configuration: a bbolt database file in the state
+// directory. Every Update is one bbolt transaction (fsynced on commit), so a
+// crash at any moment leaves either the old or the new configuration.
+type Store struct {
+	db *bolt.DB
+
+	mu      sync.Mutex
+	cur     *Config
+	rev     uint64
+	watches []chan struct{}
+}
+
+// Open opens (or creates) the store in dir.
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("state dir %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, "config.db")
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w (is another daemon using this state dir?)", path, err)
+	}
+	s := &Store{db: db, cur: Empty()}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucket)
+		if err != nil {
+			return err
+		}
+		if raw := b.Get(keyConfig); raw != nil {
+			c := Empty()
+			if err := json.Unmarshal(raw, c); err != nil {
+				return fmt.Errorf("decode stored config: %w", err)
+			}
+			if c.Bridges == nil {
+				c.Bridges = map[string]*Bridge{}
+			}
+			if c.Ports == nil {
+				c.Ports = map[string]*Port{}
+			}
+			s.cur = c
+		}
+		if raw := b.Get(keyRevision); raw != nil {
+			fmt.Sscan(string(raw), &s.rev)
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("load store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Get returns a copy of the current configuration and its revision.
+func (s *Store) Get() (*Config, uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cur.Clone(), s.rev
+}
+
+// Update applies fn to a copy of the configuration, validates the result
+// whole and, only if it is valid, commits it in one transaction and bumps the
+// revision. If fn or validation fails, nothing changes.
+func (s *Store) Update(fn func(c *Config) error) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := s.cur.Clone()
+	if err := fn(next); err != nil {
+		return s.rev, err
+	}
+	if err := next.Validate(); err != nil {
+		return s.rev, err
+	}
+	raw, err := json.Marshal(next)
+	if err != nil {
+		return s.rev, err
+	}
+	rev := s.rev + 1
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket)
+		if err := b.Put(keyConfig, raw); err != nil {
+			return err
+		}
+		return b.Put(keyRevision, []byte(fmt.Sprint(rev)))
+	})
+	if err != nil {
+		return s.rev, fmt.Errorf("commit config: %w", err)
+	}
+	s.cur, s.rev = next, rev
+	for _, w := range s.watches {
+		select {
+		case w <- struct{}{}:
+		default:
+		}
+	}
+	return rev, nil
+}
+
+// Watch returns a channel that receives a value (coalesced) after every
+// committed change.
+func (s *Store) Watch() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := make(chan struct{}, 1)
+	s.watches = append(s.watches, w)
+	return w
+}
+
+// ErrNotFound is returned (wrapped) when a named object does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrExists is returned (wrapped) when a named object already exists.
+var ErrExists = errors.New("already exists")
+
+func timeSeconds(s int) time.Duration { return time.Duration(s) * time.Second }
