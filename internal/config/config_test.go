@@ -57,9 +57,15 @@ func TestValidationNamesTheField(t *testing.T) {
 		{"udp csum", func(c *Config) {
 			c.Ports["vx0"] = &Port{Name: "vx0", Bridge: "br0", Type: TypeVXLAN, Tunnel: &Tunnel{Local: "198.18.0.1", Remotes: []string{"198.18.0.2"}, UDPCsum: "maybe"}}
 		}, "udp-csum"},
-		{"fdb mac", func(c *Config) { c.FDB = append(c.FDB, StaticFDB{Bridge: "br0", MAC: "ff:ff:ff:ff:ff:ff", VLAN: 10, Port: "tap1"}) }, "mac"},
-		{"fdb vlan", func(c *Config) { c.FDB = append(c.FDB, StaticFDB{Bridge: "br0", MAC: "02:00:00:00:00:01", VLAN: 20, Port: "tap1"}) }, "vlan"},
-		{"fdb port", func(c *Config) { c.FDB = append(c.FDB, StaticFDB{Bridge: "br1", MAC: "02:00:00:00:00:01", Port: "tap1"}) }, "port"},
+		{"fdb mac", func(c *Config) {
+			c.FDB = append(c.FDB, StaticFDB{Bridge: "br0", MAC: "ff:ff:ff:ff:ff:ff", VLAN: 10, Port: "tap1"})
+		}, "mac"},
+		{"fdb vlan", func(c *Config) {
+			c.FDB = append(c.FDB, StaticFDB{Bridge: "br0", MAC: "02:00:00:00:00:01", VLAN: 20, Port: "tap1"})
+		}, "vlan"},
+		{"fdb port", func(c *Config) {
+			c.FDB = append(c.FDB, StaticFDB{Bridge: "br1", MAC: "02:00:00:00:00:01", Port: "tap1"})
+		}, "port"},
 	}
 	for _, tc := range cases {
 		c := base()

@@ -1,0 +1,160 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/switchyard-net/switchyard/internal/config"
+)
+
+// DefaultSocket is where the daemon listens unless told otherwise.
+const DefaultSocket = "/run/switchyard/switchyard.sock"
+
+// UnreachableError means the daemon could not be reached at Socket.
+type UnreachableError struct {
+	Socket string
+	Err    error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach the switchyard daemon at %s: %v (is `switchyard daemon` running? set --socket or SWITCHYARD_SOCKET)", e.Socket, e.Err)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// Client talks to the daemon over its unix socket.
+type Client struct {
+	Socket string
+	http   *http.Client
+}
+
+// NewClient returns a client for the socket at path.
+func NewClient(path string) *Client {
+	return &Client{Socket: path, http: &http.Client{
+		Timeout: 60 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		}},
+	}}
+}
+
+func (c *Client) do(method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, "http://switchyard"+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return &UnreachableError{Socket: c.Socket, Err: err}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return &UnreachableError{Socket: c.Socket, Err: err}
+	}
+	if resp.StatusCode >= 300 {
+		var eb ErrorBody
+		if json.Unmarshal(raw, &eb) == nil && eb.Error != nil {
+			eb.Error.Status = resp.StatusCode
+			return eb.Error
+		}
+		return &Error{Status: resp.StatusCode, Code: CodeInternal, Message: string(raw)}
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return fmt.Errorf("decode %s %s answer: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// Show returns every bridge and port with status and counters.
+func (c *Client) Show() (*Show, error) {
+	var s Show
+	return &s, c.do("GET", "/v1/show", nil, &s)
+}
+
+// Config returns the stored configuration.
+func (c *Client) Config() (*config.Config, error) {
+	var cfg config.Config
+	return &cfg, c.do("GET", "/v1/config", nil, &cfg)
+}
+
+// Runtime returns the daemon's Go runtime figures.
+func (c *Client) Runtime() (*Runtime, error) {
+	var r Runtime
+	return &r, c.do("GET", "/v1/debug/runtime", nil, &r)
+}
+
+// AddBridge creates a bridge.
+func (c *Client) AddBridge(b config.Bridge) error { return c.do("POST", "/v1/bridges", b, nil) }
+
+// SetBridge changes a bridge's settings.
+func (c *Client) SetBridge(b config.Bridge) error {
+	return c.do("PUT", "/v1/bridges/"+url.PathEscape(b.Name), b, nil)
+}
+
+// DelBridge removes a bridge.
+func (c *Client) DelBridge(name string) error {
+	return c.do("DELETE", "/v1/bridges/"+url.PathEscape(name), nil, nil)
+}
+
+// AddPort adds a port.
+func (c *Client) AddPort(p config.Port) error { return c.do("POST", "/v1/ports", p, nil) }
+
+// SetPort changes a port's settings.
+func (c *Client) SetPort(p config.Port) error {
+	return c.do("PUT", "/v1/ports/"+url.PathEscape(p.Name), p, nil)
+}
+
+// DelPort removes a port of bridge.
+func (c *Client) DelPort(bridge, name string) error {
+	return c.do("DELETE", "/v1/ports/"+url.PathEscape(name)+"?bridge="+url.QueryEscape(bridge), nil, nil)
+}
+
+// AddVeth creates a veth pair and attaches its host end.
+func (c *Client) AddVeth(v VethRequest) error { return c.do("POST", "/v1/veth", v, nil) }
+
+// FDB lists a bridge's forwarding entries (vlan < 0: all).
+func (c *Client) FDB(bridge string, vlan int) ([]FDBEntry, error) {
+	q := ""
+	if vlan >= 0 {
+		q = fmt.Sprintf("?vlan=%d", vlan)
+	}
+	var out []FDBEntry
+	return out, c.do("GET", "/v1/bridges/"+url.PathEscape(bridge)+"/fdb"+q, nil, &out)
+}
+
+// AddFDB adds a static entry.
+func (c *Client) AddFDB(bridge string, r FDBRequest) error {
+	return c.do("POST", "/v1/bridges/"+url.PathEscape(bridge)+"/fdb", r, nil)
+}
+
+// DelFDB deletes an entry.
+func (c *Client) DelFDB(bridge string, r FDBRequest) error {
+	return c.do("POST", "/v1/bridges/"+url.PathEscape(bridge)+"/fdb/delete", r, nil)
+}
+
+// FlushFDB removes learned entries.
+func (c *Client) FlushFDB(bridge string, r FDBRequest) (int, error) {
+	var res FlushResult
+	err := c.do("POST", "/v1/bridges/"+url.PathEscape(bridge)+"/fdb/flush", r, &res)
+	return res.Removed, err
+}

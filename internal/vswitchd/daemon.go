@@ -1,0 +1,96 @@
+package vswitchd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/switchyard-net/switchyard/internal/api"
+	"github.com/switchyard-net/switchyard/internal/config"
+)
+
+// Options configure the daemon.
+type Options struct {
+	StateDir string // where the configuration store lives
+	Socket   string // the API's unix socket
+	Logger   *slog.Logger
+}
+
+// DefaultStateDir is the daemon's state directory unless told otherwise.
+const DefaultStateDir = "/var/lib/switchyard"
+
+// Run runs the daemon until ctx ends: it opens the store, rebuilds the
+// switch from it (re-adopting TAPs in their namespaces, re-attaching system
+// ports, re-pairing patch ports, re-installing static FDB entries), serves
+// the API and ages the FDBs. On return every device is closed; persistent
+// TAPs and veths stay, so VMs keep their NICs.
+func Run(ctx context.Context, o Options) error {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if o.StateDir == "" {
+		o.StateDir = DefaultStateDir
+	}
+	if o.Socket == "" {
+		o.Socket = api.DefaultSocket
+	}
+	abs, err := filepath.Abs(o.Socket)
+	if err == nil {
+		o.Socket = abs
+	}
+	store, err := config.Open(o.StateDir)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sw := newSwitch(ctx, store, o.Logger)
+	defer sw.close()
+	_, rev := store.Get()
+	o.Logger.Info("switchyard daemon starting", "version", Version, "state_dir", o.StateDir, "socket", o.Socket, "revision", rev)
+	sw.Reconcile()
+
+	go func() {
+		w := store.Watch()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		retry := 0
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-w:
+				sw.Reconcile()
+			case now := <-t.C:
+				sw.tick(now)
+				// Ports whose device failed are retried every 5 s.
+				if retry++; retry%5 == 0 && sw.hasFailedPorts() {
+					sw.Reconcile()
+				}
+			}
+		}
+	}()
+	err = api.Serve(ctx, o.Socket, sw)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("api: %w", err)
+	}
+	o.Logger.Info("switchyard daemon stopping")
+	return nil
+}
+
+func (s *Switch) hasFailedPorts() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cfg, _ := s.store.Get()
+	for name := range cfg.Ports {
+		if rp := s.ports[name]; rp == nil || rp.status == "error" {
+			return true
+		}
+	}
+	return false
+}
