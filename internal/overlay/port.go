@@ -1,0 +1,379 @@
+package overlay
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/switchyard-net/switchyard/internal/datapath"
+	"github.com/switchyard-net/switchyard/internal/packet"
+)
+
+// maxHdr is the room for one outer header: IPv6 + UDP + an 8-byte tunnel
+// header (GRE over IPv4 is smaller).
+const maxHdr = packet.IPv6Len + packet.UDPLen + 8
+
+// txBatch is how many datagrams one sendmmsg carries.
+const txBatch = 64
+
+// Port is a tunnel port: a datapath.Port whose frames leave encapsulated,
+// and whose socket hands it the frames of its VNIs.
+type Port struct {
+	name  string
+	cfg   PortConfig
+	m     *Manager
+	sock  *rxSock
+	txfd  int
+	v6    bool
+	mtu   int
+	flood []netip.Addr
+
+	bp       atomic.Pointer[datapath.BridgePort]
+	counters atomic.Pointer[datapath.Counters]
+	closed   chan struct{}
+	once     sync.Once
+	ipID     atomic.Uint32
+
+	txMu  sync.Mutex
+	hdrs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	hbuf  []byte
+	names []unix.RawSockaddrInet6
+}
+
+// OpenPort opens a tunnel port: it shares (or opens) the receiving socket
+// for its encapsulation, local address and port, and opens its own
+// send-only raw socket.
+func (m *Manager) OpenPort(name string, cfg PortConfig) (*Port, error) {
+	cfg = cfg.withDefaults()
+	if !cfg.Local.IsValid() {
+		return nil, fmt.Errorf("local: a tunnel port needs its local VTEP address")
+	}
+	mtu, err := localMTU(cfg.Local)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.UnderlayMTU > 0 {
+		mtu = cfg.UnderlayMTU
+	}
+	p := &Port{name: name, cfg: cfg, m: m, mtu: mtu, closed: make(chan struct{}), txfd: -1}
+	p.v6 = cfg.Local.Is6() && !cfg.Local.Is4In6()
+	if cfg.Group.IsValid() {
+		p.flood = []netip.Addr{cfg.Group}
+	} else {
+		p.flood = append([]netip.Addr(nil), cfg.Remotes...)
+	}
+	if p.txfd, err = openTx(&cfg, p.v6); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	p.sock, err = m.socket(&cfg)
+	m.mu.Unlock()
+	if err != nil {
+		unix.Close(p.txfd)
+		return nil, err
+	}
+	p.hdrs = make([]unix.Mmsghdr, txBatch)
+	p.iovs = make([]unix.Iovec, 2*txBatch)
+	p.hbuf = make([]byte, maxHdr*txBatch)
+	p.names = make([]unix.RawSockaddrInet6, txBatch)
+	return p, nil
+}
+
+// localMTU returns the MTU of the interface that holds addr.
+func localMTU(addr netip.Addr) (int, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return 0, err
+	}
+	for _, ifi := range ifs {
+		addrs, _ := ifi.Addrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(n.IP); ok && ip.Unmap() == addr.Unmap() {
+					return ifi.MTU, nil
+				}
+			}
+		}
+	}
+	return 0, fmt.Errorf("local: %s is not an address of this host (add it to the underlay interface first)", addr)
+}
+
+// openTx opens the send-only raw socket (IPPROTO_RAW: we write the whole IP
+// header; it receives nothing).
+func openTx(cfg *PortConfig, v6 bool) (int, error) {
+	family := unix.AF_INET
+	if v6 {
+		family = unix.AF_INET6
+	}
+	fd, err := unix.Socket(family, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+	if err != nil {
+		return -1, fmt.Errorf("raw send socket: %w", err)
+	}
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
+	if cfg.Group.IsValid() {
+		ifi, err := net.InterfaceByName(cfg.Dev)
+		if err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("dev: underlay interface %q: %w", cfg.Dev, err)
+		}
+		if v6 {
+			err = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_IF, ifi.Index)
+			_ = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_LOOP, 0)
+		} else {
+			err = unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, &unix.IPMreqn{Ifindex: int32(ifi.Index)})
+			_ = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 0)
+		}
+		if err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("multicast interface %s: %w", cfg.Dev, err)
+		}
+	}
+	return fd, nil
+}
+
+// Name returns the port's name.
+func (p *Port) Name() string { return p.name }
+
+// Config returns the port's configuration with defaults filled in.
+func (p *Port) Config() PortConfig { return p.cfg }
+
+// Overhead is the encapsulation's size (see PortConfig.Overhead).
+func (p *Port) Overhead() int { return p.cfg.Overhead() }
+
+// UnderlayMTU is the MTU tunnel packets must fit.
+func (p *Port) UnderlayMTU() int { return p.mtu }
+
+// VMMTU is the largest MTU a VM behind this tunnel can use without its
+// frames being dropped: the underlay MTU less the overhead.
+func (p *Port) VMMTU() int { return p.mtu - p.cfg.Overhead() }
+
+// BindCounters implements datapath.CounterBinder.
+func (p *Port) BindCounters(c *datapath.Counters) { p.counters.Store(c) }
+
+func (p *Port) drop(r datapath.DropReason, n int) {
+	if c := p.counters.Load(); c != nil {
+		c.Drop(r, n)
+	}
+}
+
+// Attach registers the bridge port's VNIs on the socket; call it again after
+// the port's VNI settings change.
+func (p *Port) Attach(bp *datapath.BridgePort) error {
+	p.m.mu.Lock()
+	defer p.m.mu.Unlock()
+	if err := p.sock.register(p, bp.VNIs()); err != nil {
+		return err
+	}
+	p.bp.Store(bp)
+	return nil
+}
+
+// Run attaches the port and waits until ctx ends or the port is closed; the
+// receiving is done by the shared socket's loop.
+func (p *Port) Run(ctx context.Context, bp *datapath.BridgePort) error {
+	if err := p.Attach(bp); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case <-p.closed:
+	}
+	return nil
+}
+
+// Close detaches the port and releases its sockets.
+func (p *Port) Close() error {
+	p.once.Do(func() {
+		close(p.closed)
+		p.m.mu.Lock()
+		p.sock.unregister(p)
+		p.bp.Store(nil)
+		p.m.release(p.sock)
+		p.m.mu.Unlock()
+		p.txMu.Lock()
+		unix.Close(p.txfd)
+		p.txfd = -1
+		p.txMu.Unlock()
+	})
+	return nil
+}
+
+// Send encapsulates each frame and sends it to its remote VTEP, or floods it
+// to the group or every remote.
+func (p *Port) Send(batch []datapath.Out) {
+	p.txMu.Lock()
+	defer p.txMu.Unlock()
+	if p.txfd < 0 {
+		p.drop(datapath.DropTxError, len(batch))
+		return
+	}
+	n := 0
+	ipHdr := packet.IPv4MinLen
+	if p.v6 {
+		ipHdr = packet.IPv6Len
+	}
+	for _, o := range batch {
+		inner := o.Pkt.Data()
+		if ipHdr+p.cfg.headerLen()+len(inner) > p.mtu {
+			p.drop(datapath.DropMTU, 1)
+			continue
+		}
+		dsts := p.flood
+		var one [1]netip.Addr
+		if o.Remote != datapath.NoEndpoint {
+			one[0] = o.Remote.Addr()
+			dsts = one[:]
+		}
+		var innerSum uint32
+		needSum := p.cfg.Encap != GRE && (p.v6 || !p.cfg.NoUDPCsum)
+		if needSum {
+			innerSum = packet.Checksum(inner, 0)
+		}
+		sport := packet.SourcePort(packet.FlowHash(inner), p.cfg.SrcPortMin, p.cfg.SrcPortMax)
+		tos := p.cfg.TOS
+		if p.cfg.InheritTOS {
+			tos = innerTOS(inner)
+		}
+		for _, dst := range dsts {
+			h := p.hbuf[n*maxHdr : (n+1)*maxHdr]
+			hl := p.buildHeader(h, dst, o.VNI, len(inner), sport, tos, innerSum, needSum)
+			p.iovs[2*n].Base = &h[0]
+			p.iovs[2*n].SetLen(hl)
+			p.iovs[2*n+1].Base = &inner[0]
+			p.iovs[2*n+1].SetLen(len(inner))
+			m := &p.hdrs[n].Hdr
+			m.Iov = &p.iovs[2*n]
+			m.SetIovlen(2)
+			m.Name = (*byte)(unsafe.Pointer(&p.names[n]))
+			m.Namelen = p.setName(n, dst)
+			n++
+			if n == txBatch {
+				p.flush(n)
+				n = 0
+			}
+		}
+	}
+	if n > 0 {
+		p.flush(n)
+	}
+}
+
+func (p *Port) setName(i int, dst netip.Addr) uint32 {
+	if p.v6 {
+		sa := &p.names[i]
+		*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: dst.As16()}
+		return unix.SizeofSockaddrInet6
+	}
+	sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&p.names[i]))
+	*sa = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: dst.As4()}
+	return unix.SizeofSockaddrInet4
+}
+
+// buildHeader writes the outer IP, UDP/GRE and tunnel headers into h and
+// returns their length.
+func (p *Port) buildHeader(h []byte, dst netip.Addr, vni uint32, innerLen int, sport uint16, tos uint8, innerSum uint32, withSum bool) int {
+	off := packet.IPv4MinLen
+	if p.v6 {
+		off = packet.IPv6Len
+	}
+	proto := uint8(packet.ProtoUDP)
+	var l4len int
+	switch p.cfg.Encap {
+	case GRE:
+		proto = packet.ProtoGRE
+		_ = packet.PutGRE(h[off:], vni)
+		l4len = 8 + innerLen
+	default:
+		tun := h[off+packet.UDPLen:]
+		if p.cfg.Encap == Geneve {
+			_ = packet.PutGeneve(tun, vni)
+		} else {
+			_ = packet.PutVXLAN(tun, vni)
+		}
+		l4len = packet.UDPLen + 8 + innerLen
+		u := h[off:]
+		be16(u[0:], sport)
+		be16(u[2:], p.cfg.DstPort)
+		be16(u[4:], uint16(l4len))
+		u[6], u[7] = 0, 0
+		if withSum {
+			var pseudo uint32
+			if p.v6 {
+				s, d := p.cfg.Local.As16(), dst.As16()
+				pseudo = packet.PseudoHeaderSum(s[:], d[:], packet.ProtoUDP, l4len)
+			} else {
+				s, d := p.cfg.Local.As4(), dst.As4()
+				pseudo = packet.PseudoHeaderSum(s[:], d[:], packet.ProtoUDP, l4len)
+			}
+			c := ^packet.Fold(packet.Checksum(u[:packet.UDPLen+8], pseudo+innerSum))
+			if c == 0 {
+				c = 0xffff
+			}
+			be16(u[6:], c)
+		}
+	}
+	if p.v6 {
+		h[0], h[1], h[2], h[3] = 0x60|tos>>4, tos<<4, 0, 0
+		be16(h[4:], uint16(l4len))
+		h[6], h[7] = proto, p.cfg.TTL
+		s, d := p.cfg.Local.As16(), dst.As16()
+		copy(h[8:24], s[:])
+		copy(h[24:40], d[:])
+	} else {
+		_ = packet.PutIPv4(h, &packet.OuterIPv4{Src: p.cfg.Local.As4(), Dst: dst.As4(), TTL: p.cfg.TTL, TOS: tos,
+			ID: uint16(p.ipID.Add(1)), DF: true, Proto: proto}, l4len)
+	}
+	return off + l4len - innerLen
+}
+
+func be16(b []byte, v uint16) { b[0], b[1] = byte(v>>8), byte(v) }
+
+// innerTOS returns the inner IPv4 TOS or IPv6 traffic class (0 otherwise).
+func innerTOS(f []byte) uint8 {
+	l, err := packet.ParseL2(f)
+	if err != nil {
+		return 0
+	}
+	switch l.EtherType {
+	case packet.EtherTypeIPv4:
+		if ip, err := packet.ParseIPv4(f[l.L3:]); err == nil {
+			return ip.TOS()
+		}
+	case packet.EtherTypeIPv6:
+		if ip, err := packet.ParseIPv6(f[l.L3:]); err == nil {
+			return ip.TrafficClass()
+		}
+	}
+	return 0
+}
+
+func (p *Port) flush(n int) {
+	for sent := 0; sent < n; {
+		r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(p.txfd), uintptr(unsafe.Pointer(&p.hdrs[sent])), uintptr(n-sent), unix.MSG_DONTWAIT, 0, 0)
+		if errno != 0 {
+			if errno == unix.EINTR {
+				continue
+			}
+			reason := datapath.DropTxError
+			if errno == unix.EAGAIN || errno == unix.ENOBUFS {
+				reason = datapath.DropNoSpace
+			} else if errno == unix.EMSGSIZE {
+				reason = datapath.DropMTU
+			}
+			p.drop(reason, 1)
+			sent++
+			continue
+		}
+		sent += int(r)
+	}
+	for i := 0; i < 2*n; i++ {
+		p.iovs[i].Base = nil
+	}
+}
