@@ -22,8 +22,11 @@ import (
 // batchSize is how many datagrams one recvmmsg reads.
 const batchSize = 64
 
-// bufSize is the receive buffer of one datagram: an inner jumbo frame fits.
-const bufSize = 16384
+// bufSize is the receive buffer of one datagram. A Linux VXLAN peer over a
+// veth hands the UDP socket unsegmented tunnel-GSO datagrams (the kernel
+// segments only UDP_L4 GSO for sockets without UDP_GRO), so a datagram can
+// carry a 64 KiB inner TCP super-frame.
+const bufSize = 65535 + 64
 
 // Manager owns the tunnel sockets of a daemon.
 type Manager struct {
