@@ -2,9 +2,10 @@ package packet
 
 import "net/netip"
 
-// Checksum returns the RFC 1071 Internet checksum sum of b added to initial
-// (not complemented, not folded below 32 bits): fold it with Fold.
-// It adds 8 bytes at a time.
+// Checksum returns the RFC 1071 ones'-complement sum of b added to initial,
+// folded to 16 bits but not complemented, so that partial sums (a
+// pseudo-header, a header, a payload) can be added together before a final
+// Fold. It adds 8 bytes at a time.
 func Checksum(b []byte, initial uint32) uint32 {
 	s := uint64(initial)
 	for len(b) >= 32 {
@@ -24,8 +25,8 @@ func Checksum(b []byte, initial uint32) uint32 {
 	if len(b) == 1 {
 		s += uint64(b[0]) << 8
 	}
-	for s>>32 != 0 {
-		s = s&0xffffffff + s>>32
+	for s>>16 != 0 {
+		s = s&0xffff + s>>16
 	}
 	return uint32(s)
 }

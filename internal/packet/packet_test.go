@@ -190,3 +190,20 @@ func BenchmarkVXLANEncapHeaders(b *testing.B) {
 		_ = PutIPv4(buf[14:], &OuterIPv4{Src: src, Dst: dst, TTL: 64, Proto: ProtoUDP}, 16+len(inner))
 	}
 }
+
+// Partial sums must add without overflow: the checksum of a whole equals
+// the folded sum of the checksums of its even-length parts.
+func TestChecksumPartsAdd(t *testing.T) {
+	b := make([]byte, 4000)
+	for i := range b {
+		b[i] = 0xff - byte(i%3)
+	}
+	whole := Fold(Checksum(b, 0))
+	var s uint32
+	for i := 0; i < len(b); i += 400 {
+		s += Checksum(b[i:i+400], 0)
+	}
+	if Fold(s) != whole {
+		t.Fatalf("sum of parts %#04x, whole %#04x", Fold(s), whole)
+	}
+}
