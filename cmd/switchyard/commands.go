@@ -560,7 +560,7 @@ func statsTable(out io.Writer, bridges []api.BridgeStatus) error {
 func u(n uint64) string { return strconv.FormatUint(n, 10) }
 
 func cmdLab(sub string, argv []string, out io.Writer) error {
-	p, err := parse("lab "+sub, argv, flagSpec{"hosts": true, "tenants": true, "vms-per-host": true, "encap": true, "state-dir": true, "dst-port": true})
+	p, err := parse("lab "+sub, argv, flagSpec{"hosts": true, "tenants": true, "vms-per-host": true, "encap": true, "state-dir": true, "dst-port": true, "prefix": true})
 	if err != nil {
 		return err
 	}
@@ -588,6 +588,7 @@ func cmdLab(sub string, argv []string, out io.Writer) error {
 		if p.set["encap"] {
 			o.Encap = p.flags["encap"]
 		}
+		o.Prefix = p.flags["prefix"]
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
 		return lab.Up(ctx, o)

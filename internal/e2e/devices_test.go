@@ -235,3 +235,5 @@ func findNumber(v any, key string) (uint64, bool) {
 	}
 	return 0, false
 }
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

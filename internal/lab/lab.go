@@ -49,12 +49,16 @@ type Options struct {
 	Out         io.Writer
 	MatrixOnly  bool // up: skip building, only run the matrix on an existing lab
 	PingTimeout time.Duration
+	// Prefix starts every namespace name (default "sylab-"); tests use a
+	// unique one.
+	Prefix string
 }
 
 // DefaultStateDir is where the lab keeps its daemons' state and its record.
 const DefaultStateDir = "/run/switchyard/lab"
 
-const prefix = "sylab-"
+// DefaultPrefix starts the names of the lab's namespaces.
+const DefaultPrefix = "sylab-"
 
 // Validate checks the options and names the field at fault.
 func (o *Options) Validate() error {
@@ -82,6 +86,7 @@ type Record struct {
 		Hosts, Tenants, VMsPerHost int
 		Encap                      string
 	}
+	Prefix     string
 	Namespaces []string
 	Hosts      []Host
 	VMs        []VM
@@ -142,7 +147,11 @@ func (r *Record) save(dir string) error {
 
 // plan computes the names and addresses of a lab.
 func plan(o *Options) *Record {
-	r := &Record{Created: time.Now()}
+	prefix := o.Prefix
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	r := &Record{Created: time.Now(), Prefix: prefix}
 	r.Options.Hosts, r.Options.Tenants, r.Options.VMsPerHost, r.Options.Encap = o.Hosts, o.Tenants, o.VMsPerHost, o.Encap
 	r.Namespaces = append(r.Namespaces, prefix+"ul")
 	for h := 1; h <= o.Hosts; h++ {
@@ -232,7 +241,7 @@ func run(args ...string) error {
 
 func (r *Record) build(ctx context.Context, o Options) error {
 	step := func(format string, a ...any) { fmt.Fprintf(o.Out, "• "+format+"\n", a...) }
-	ul := prefix + "ul"
+	ul := r.Prefix + "ul"
 	step("underlay: namespace %s with a Linux bridge, 198.18.0.0/24", ul)
 	if err := run("ip", "netns", "add", ul); err != nil {
 		return err
