@@ -123,6 +123,9 @@ func vlanSettings(p *parsed, port *config.Port) error {
 	if port.VLAN, err = p.intFlag("vlan", "1-4094"); err != nil {
 		return err
 	}
+	if p.set["vlan"] && (port.VLAN < 1 || port.VLAN > 4094) {
+		return usagef("vlan: %d is not valid; allowed: 1-4094", port.VLAN)
+	}
 	port.Trunks = p.flags["trunk"]
 	if p.set["trunk"] && port.Trunks == "" {
 		return usagef("trunk: empty list; allowed: VLAN IDs 1-4094 like 10,20,30-40")
@@ -213,12 +216,22 @@ func cmdPort(sub string, argv []string, out io.Writer) error {
 			return usagef("port: %q is not on bridge %q", p.args[1], p.args[0])
 		}
 		port := *cur
-		if p.set["vlan"] || p.set["trunk"] || p.set["native-vlan"] || p.set["native-tagged"] {
-			learning := port.NoLearning
-			if err := vlanSettings(p, &port); err != nil {
-				return err
-			}
-			port.NoLearning = learning
+		// Change only what is named; choosing a mode clears the other's.
+		var given config.Port
+		if err := vlanSettings(p, &given); err != nil {
+			return err
+		}
+		if p.set["vlan"] {
+			port.VLAN, port.Trunks, port.NativeVLAN, port.NativeTagged = given.VLAN, "", 0, false
+		}
+		if p.set["trunk"] {
+			port.VLAN, port.Trunks = 0, given.Trunks
+		}
+		if p.set["native-vlan"] {
+			port.VLAN, port.NativeVLAN = 0, given.NativeVLAN
+		}
+		if p.set["native-tagged"] {
+			port.NativeTagged = true
 		}
 		if p.set["no-learning"] {
 			port.NoLearning = true
