@@ -110,64 +110,97 @@ func SourcePort(hash uint32, min, max uint16) uint16 {
 	return min + uint16(uint64(hash)*uint64(max-min+1)>>32)
 }
 
-// FixPartialChecksum repairs the TCP or UDP checksum of a frame whose sender
-// left it partial — holding only the pseudo-header sum, as a Linux peer with
-// transmit checksum offload does over veth — and reports whether it did.
-// A frame whose checksum is simply wrong is left alone (its receiver drops
-// it), so corruption is never hidden.
-func FixPartialChecksum(f []byte) bool {
+// L4Sum locates the TCP or UDP checksum of a frame (see FindL4Checksum).
+type L4Sum struct {
+	// Start is the offset of the L4 header in the frame, End that of the
+	// end of the L4 data (Ethernet padding excluded).
+	Start, End int
+	// Offset is the checksum field's offset from Start: 16 for TCP, 6 for
+	// UDP.
+	Offset int
+	// Pseudo is the pseudo-header sum over the L4 length.
+	Pseudo uint32
+	// IPv6 is true over IPv6.
+	IPv6 bool
+}
+
+// Field returns the checksum field's value.
+func (s L4Sum) Field(f []byte) uint16 { return be.Uint16(f[s.Start+s.Offset:]) }
+
+// FindL4Checksum locates the TCP or UDP checksum of an Ethernet frame (up to
+// two VLAN tags, IPv4 not fragmented, or IPv6). It reports false for other
+// frames and for UDP over IPv4 without a checksum. It reads only the
+// headers.
+func FindL4Checksum(f []byte) (L4Sum, bool) {
+	var s L4Sum
 	l, err := ParseL2(f)
 	if err != nil {
-		return false
+		return s, false
 	}
-	var l4 []byte
 	var proto uint8
-	var pseudo uint32
 	switch l.EtherType {
 	case EtherTypeIPv4:
 		ip, err := ParseIPv4(f[l.L3:])
 		if err != nil || ip.IsFragment() {
-			return false
+			return s, false
 		}
-		l4, proto, pseudo = ip.Payload(), ip.Protocol(), ip.PseudoSum()
+		proto, s.Pseudo = ip.Protocol(), ip.PseudoSum()
+		s.Start, s.End = l.L3+ip.HeaderLen(), l.L3+len(ip)
 	case EtherTypeIPv6:
 		ip, err := ParseIPv6(f[l.L3:])
 		if err != nil {
-			return false
+			return s, false
 		}
 		p, off, err := ip.UpperLayer()
 		if err != nil {
-			return false
+			return s, false
 		}
-		l4, proto = ip[off:], p
-		pseudo = ip.PseudoSum(p, len(l4))
+		proto, s.Pseudo, s.IPv6 = p, ip.PseudoSum(p, len(ip)-off), true
+		s.Start, s.End = l.L3+off, l.L3+len(ip)
 	default:
-		return false
+		return s, false
 	}
-	var at int
 	switch {
-	case proto == ProtoTCP && len(l4) >= TCPMinLen:
-		at = 16
-	case proto == ProtoUDP && len(l4) >= UDPLen:
-		at = 6
-		if be.Uint16(l4[6:]) == 0 && l.EtherType == EtherTypeIPv4 {
-			return false // no checksum
+	case proto == ProtoTCP && s.End-s.Start >= TCPMinLen:
+		s.Offset = 16
+	case proto == ProtoUDP && s.End-s.Start >= UDPLen:
+		s.Offset = 6
+		if l.EtherType == EtherTypeIPv4 && s.Field(f) == 0 {
+			return s, false // no checksum
 		}
 	default:
+		return s, false
+	}
+	return s, true
+}
+
+// PartialChecksum reports whether the frame's TCP or UDP checksum looks
+// partial — the field holds exactly the folded pseudo-header sum, as a
+// sender with checksum offload leaves it (a Linux peer over veth) — and
+// where it is. It reads only the headers. A complete checksum that happens
+// to equal the pseudo-header sum (1 in 65,536) is reported too, which is
+// harmless: finishing it yields the same value.
+func PartialChecksum(f []byte) (L4Sum, bool) {
+	s, ok := FindL4Checksum(f)
+	return s, ok && s.Field(f) == Fold(s.Pseudo)
+}
+
+// SetL4Checksum computes and stores the complete TCP or UDP checksum of a
+// frame (see FindL4Checksum for the frames it knows) and reports whether it
+// did. It is for frames the kernel says are unfinished (AF_PACKET's
+// TP_STATUS_CSUMNOTREADY); whatever the field held is overwritten.
+func SetL4Checksum(f []byte) bool {
+	s, ok := FindL4Checksum(f)
+	if !ok {
 		return false
 	}
-	if Fold(Checksum(l4, pseudo)) == 0xffff {
-		return false // already right
-	}
-	if be.Uint16(l4[at:]) != Fold(pseudo) {
-		return false // wrong, but not partial: leave it to the receiver
-	}
-	l4[at], l4[at+1] = 0, 0
-	c := ^Fold(Checksum(l4, pseudo))
-	if proto == ProtoUDP && c == 0 {
+	l4 := f[s.Start:s.End]
+	l4[s.Offset], l4[s.Offset+1] = 0, 0
+	c := ^Fold(Checksum(l4, s.Pseudo))
+	if s.Offset == 6 && c == 0 {
 		c = 0xffff
 	}
-	be.PutUint16(l4[at:], c)
+	be.PutUint16(l4[s.Offset:], c)
 	return true
 }
 

@@ -53,7 +53,10 @@ func FuzzParseL2(f *testing.F) {
 		}
 		_ = FlowHash(b)
 		c := append([]byte(nil), b...)
-		FixPartialChecksum(c)
+		if s, partial := PartialChecksum(c); partial && (s.Start < 14 || s.End > len(c) || s.Start+s.Offset+2 > s.End) {
+			t.Fatalf("checksum located outside the L4 data: %+v in %d bytes", s, len(c))
+		}
+		SetL4Checksum(c)
 	})
 }
 

@@ -101,14 +101,38 @@ func TestFlowHashAndSourcePort(t *testing.T) {
 	}
 }
 
-func TestFixPartialLeavesCorruptionAlone(t *testing.T) {
+func TestCorruptChecksumIsNotPartial(t *testing.T) {
 	f := append([]byte(nil), readPcap(t, "frr-bgp-evpn.pcap")[0]...)
-	FixPartialChecksum(f)
+	SetL4Checksum(f)
 	ip, _ := ParseIPv4(f[14:])
 	tcp, _ := ParseTCP(ip.Payload())
 	tcp[16] ^= 0x55 // wrong, and not the partial value
-	if FixPartialChecksum(f) {
-		t.Fatal("a corrupted checksum was rewritten")
+	if _, partial := PartialChecksum(f); partial {
+		t.Fatal("a corrupted checksum is taken for a partial one")
+	}
+}
+
+func TestSetL4Checksum(t *testing.T) {
+	// IPv4/UDP frame whose checksum field holds garbage.
+	f := []byte{
+		0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00,
+		0x45, 0, 0, 32, 0, 1, 0, 0, 64, 17, 0, 0, 203, 0, 113, 1, 203, 0, 113, 2,
+		0x30, 0x39, 0x00, 0x35, 0, 12, 0x12, 0x34, 'a', 'b', 'c', 'd',
+	}
+	if !SetL4Checksum(f) {
+		t.Fatal("UDP frame not handled")
+	}
+	// Reference: ones' complement sum of pseudo-header + UDP, computed here
+	// independently.
+	sum := uint32(0xcb00+0x7101+0xcb00+0x7102) + 17 + 12 + 0x3039 + 0x0035 + 12 + 0x6162 + 0x6364
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	if got, want := be.Uint16(f[40:]), ^uint16(sum); got != want {
+		t.Fatalf("checksum %#04x, want %#04x", got, want)
+	}
+	if SetL4Checksum(f[:20]) {
+		t.Fatal("truncated frame handled")
 	}
 }
 
