@@ -329,10 +329,10 @@ func portTable(out io.Writer, ports []api.PortStatus) {
 		if p.Reason != "" {
 			status += " (" + p.Reason + ")"
 		}
-		rows = append(rows, []string{p.Name, p.Type, mode, vlans, orDash(where), status,
+		rows = append(rows, []string{p.Name, p.Type, mode, vlans, orDash(where), status, orDash(strings.Join(p.Offloads, ",")),
 			strconv.FormatUint(p.Stats.RxPackets, 10), strconv.FormatUint(p.Stats.TxPackets, 10), strconv.FormatUint(sumDrops(p.Stats.Drops), 10)})
 	}
-	table(out, "PORT\tTYPE\tMODE\tVLANS\tWHERE\tSTATUS\tRX\tTX\tDROPS", rows)
+	table(out, "PORT\tTYPE\tMODE\tVLANS\tWHERE\tSTATUS\tOFFLOAD\tRX\tTX\tDROPS", rows)
 }
 
 func orDash(s string) string {

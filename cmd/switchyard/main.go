@@ -30,7 +30,7 @@ import (
 
 const usage = `switchyard — virtual switching and overlay networks
 
-  switchyard daemon [--state-dir DIR] [--socket PATH] [--log-level debug|info|warn]
+  switchyard daemon [--state-dir DIR] [--socket PATH] [--log-level debug|info|warn] [--offload on|off]
   switchyard bridge add|set NAME [--fdb-aging SECONDS] [--fdb-max N] [--fdb-full-policy refuse|evict-oldest]
   switchyard bridge del NAME
   switchyard bridge list
@@ -135,7 +135,7 @@ func dispatch(argv []string, out io.Writer) error {
 }
 
 func runDaemon(argv []string) error {
-	p, err := parse("daemon", argv, flagSpec{"state-dir": true, "log-level": true})
+	p, err := parse("daemon", argv, flagSpec{"state-dir": true, "log-level": true, "offload": true})
 	if err != nil {
 		return err
 	}
@@ -152,10 +152,18 @@ func runDaemon(argv []string) error {
 	default:
 		return usagef("log-level %q is not valid; allowed: debug, info, warn", p.flags["log-level"])
 	}
+	noOffload := false
+	switch p.flags["offload"] {
+	case "", "on":
+	case "off":
+		noOffload = true
+	default:
+		return usagef("offload %q is not valid; allowed: on, off", p.flags["offload"])
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	return vswitchd.Run(ctx, vswitchd.Options{StateDir: p.flags["state-dir"], Socket: socketPath(p), Logger: log})
+	return vswitchd.Run(ctx, vswitchd.Options{StateDir: p.flags["state-dir"], Socket: socketPath(p), Logger: log, NoOffload: noOffload})
 }
 
 func socketPath(p *parsed) string {

@@ -52,6 +52,7 @@ type PortStatus struct {
 	MTU      int                `json:"mtu,omitempty"`
 	VMMTU    int                `json:"vm_mtu,omitempty"`   // tunnel ports: largest inner frame payload
 	Overhead int                `json:"overhead,omitempty"` // tunnel ports: encapsulation bytes
+	Offloads []string           `json:"offloads,omitempty"` // vnet-hdr, csum, tso4, tso6, uso, udp-gso, udp-gro
 	Stats    datapath.PortStats `json:"stats"`
 }
 

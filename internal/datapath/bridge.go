@@ -437,10 +437,22 @@ func (c *rxContext) spare(n int) *Packet {
 	}
 	s := c.spares[c.nspare]
 	c.nspare++
-	if len(s.Buf) < Headroom+n+4 {
-		s.Buf = make([]byte, Headroom+max(n+4, 2048))
-	}
+	growBuf(s, n)
 	return s
+}
+
+// growBuf makes sure p's buffer holds a frame of n bytes plus a tag: 2 KiB
+// for ordinary frames, MaxFrame once a super-frame came by (so that a
+// stream of them reallocates once).
+func growBuf(p *Packet, n int) {
+	if len(p.Buf) >= Headroom+n+4 {
+		return
+	}
+	size := 2048
+	if n+4 > size {
+		size = MaxFrame + 4
+	}
+	p.Buf = make([]byte, Headroom+size)
 }
 
 // Receive hands a batch of frames that arrived on the port to the bridge,

@@ -1,5 +1,7 @@
 package datapath
 
+import "github.com/switchyard-net/switchyard/internal/packet"
+
 // Headroom is the number of bytes kept free in front of every frame so that a
 // VLAN tag, a vnet header or a whole tunnel header (VXLAN over IPv6 needs 70
 // bytes) can be pushed without copying the frame.
@@ -46,6 +48,28 @@ type Offload struct {
 // IsGSO reports whether the frame is a super-frame that needs segmentation
 // before it can go out on a port that does not take GSO frames.
 func (o *Offload) IsGSO() bool { return o.GSOType&^GSOECN != GSONone }
+
+// GSO returns the metadata in the packet package's terms (for segmenting
+// and checksumming).
+func (o *Offload) GSO() packet.GSO {
+	return packet.GSO{
+		Type:       o.GSOType,
+		Size:       int(o.GSOSize),
+		HdrLen:     int(o.HdrLen),
+		NeedsCsum:  o.Flags&OffloadNeedsCsum != 0,
+		CsumStart:  int(o.CsumStart),
+		CsumOffset: int(o.CsumOffset),
+	}
+}
+
+// SetGSO sets the metadata from the packet package's (the inverse of GSO).
+func (o *Offload) SetGSO(g packet.GSO) {
+	*o = Offload{GSOType: g.Type, GSOSize: uint16(g.Size), HdrLen: uint16(g.HdrLen)}
+	if g.NeedsCsum {
+		o.Flags = OffloadNeedsCsum
+		o.CsumStart, o.CsumOffset = uint16(g.CsumStart), uint16(g.CsumOffset)
+	}
+}
 
 // Packet is one frame in a buffer with headroom. The frame is
 // Buf[Off:Off+Len]; Buf[:Off] is headroom that a port may write into while

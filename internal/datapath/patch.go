@@ -58,9 +58,7 @@ func (p *Patch) Send(batch []Out) {
 	s.ptrs = s.ptrs[:0]
 	for i, o := range batch {
 		d := s.pkts[i]
-		if len(d.Buf) < Headroom+o.Pkt.Len+4 {
-			d.Buf = make([]byte, Headroom+max(o.Pkt.Len+4, 2048))
-		}
+		growBuf(d, o.Pkt.Len)
 		copyPacket(d, o.Pkt)
 		d.Tunnel = TunnelMeta{}
 		d.hops = o.Pkt.hops + 1

@@ -16,7 +16,11 @@ import (
 type Port interface {
 	// Send transmits a batch of frames. The packets are borrowed: Send must
 	// not keep them or change the frame bytes after it returns, but it may
-	// write into a packet's headroom (Buf[:Off]) while it runs. Send may be
+	// write into a packet's headroom (Buf[:Off]) while it runs, and it may
+	// finish a partial checksum in place if it clears OffloadNeedsCsum with
+	// it (the frame stays the same frame for the other ports of a flood).
+	// A super-frame (Offload.IsGSO) that the device cannot send whole is
+	// segmented into the device's own buffers, never in place. Send may be
 	// called from several goroutines at once (one per ingress port).
 	Send(batch []Out)
 }

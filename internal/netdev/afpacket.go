@@ -13,20 +13,27 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/switchyard-net/switchyard/internal/datapath"
+	"github.com/switchyard-net/switchyard/internal/packet"
 )
 
 // System is an existing netdev attached through an AF_PACKET socket in
 // promiscuous mode. It receives with recvmmsg and sends with sendmmsg, a
 // batch per system call, and never re-receives the frames it sent
 // (PACKET_IGNORE_OUTGOING).
+//
+// With offloads the socket has PACKET_VNET_HDR: super-frames (a veth peer's
+// TSO bursts) arrive whole with their metadata and leave whole, and partial
+// checksums stay partial; the kernel segments where the device cannot.
 type System struct {
 	name  string
 	netns string
+	vnet  bool
 	fdHolder
 
 	txMu   sync.Mutex
 	txHdrs []unix.Mmsghdr
 	txIov  []unix.Iovec
+	soft   Softener
 }
 
 const (
@@ -36,12 +43,13 @@ const (
 )
 
 // OpenSystem attaches the existing interface ifname (in namespace netns, ""
-// = the daemon's) and sets it up.
-func OpenSystem(ifname, netns string) (*System, error) {
+// = the daemon's) and sets it up; offload asks for a vnet header on the
+// socket (see System).
+func OpenSystem(ifname, netns string, offload bool) (*System, error) {
 	if err := checkIfName("name", ifname); err != nil {
 		return nil, err
 	}
-	s := &System{name: ifname, netns: netns}
+	s := &System{name: ifname, netns: netns, vnet: offload}
 	var fd int
 	err := inNS(netns, func() error {
 		ifi, err := net.InterfaceByName(ifname)
@@ -61,6 +69,11 @@ func OpenSystem(ifname, netns string) (*System, error) {
 		}
 		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1); err != nil {
 			return fail("PACKET_AUXDATA", err)
+		}
+		if offload {
+			if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
+				return fail("PACKET_VNET_HDR", err)
+			}
 		}
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
 		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}); err != nil {
@@ -90,6 +103,15 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 // Name returns the interface name.
 func (s *System) Name() string { return s.name }
 
+// Offloads names the socket's offloads: "vnet-hdr" (super-frames and
+// partial checksums pass whole), or none.
+func (s *System) Offloads() []string {
+	if s.vnet {
+		return []string{"vnet-hdr"}
+	}
+	return nil
+}
+
 // Send transmits the batch with sendmmsg calls.
 func (s *System) Send(batch []datapath.Out) {
 	s.mu.RLock()
@@ -100,20 +122,50 @@ func (s *System) Send(batch []datapath.Out) {
 	}
 	s.txMu.Lock()
 	defer s.txMu.Unlock()
-	if len(s.txHdrs) < len(batch) {
-		s.txHdrs = make([]unix.Mmsghdr, len(batch))
-		s.txIov = make([]unix.Iovec, len(batch))
+	n := 0
+	for _, o := range batch {
+		p := o.Pkt
+		if s.vnet {
+			off := p.Off - VnetHdrLen
+			EncodeVnetHdr(p.Buf[off:p.Off], &p.Offload)
+			s.queue(&n, p.Buf[off:p.Off+p.Len])
+			continue
+		}
+		frames, err := s.soft.Frames(p)
+		if err != nil {
+			s.drop(datapath.DropBadFrame, 1)
+			continue
+		}
+		for _, f := range frames {
+			s.queue(&n, f)
+		}
 	}
-	for i, o := range batch {
-		d := o.Pkt.Data()
-		s.txIov[i].Base = &d[0]
-		s.txIov[i].SetLen(len(d))
-		h := &s.txHdrs[i].Hdr
-		h.Iov = &s.txIov[i]
-		h.SetIovlen(1)
+	s.flush(n)
+}
+
+// queue adds one frame to the pending sendmmsg vector.
+func (s *System) queue(n *int, d []byte) {
+	i := *n
+	if i == len(s.txHdrs) {
+		s.txHdrs = append(s.txHdrs, unix.Mmsghdr{})
+		s.txIov = append(s.txIov, unix.Iovec{})
+		for j := range s.txHdrs {
+			s.txHdrs[j].Hdr.Iov = &s.txIov[j]
+			s.txHdrs[j].Hdr.SetIovlen(1)
+		}
 	}
-	for sent := 0; sent < len(batch); {
-		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.txHdrs[sent])), uintptr(len(batch)-sent), unix.MSG_DONTWAIT, 0, 0)
+	s.txIov[i].Base = &d[0]
+	s.txIov[i].SetLen(len(d))
+	h := &s.txHdrs[i].Hdr
+	h.Iov = &s.txIov[i]
+	h.SetIovlen(1)
+	*n = i + 1
+}
+
+// flush sends the first n queued frames.
+func (s *System) flush(count int) {
+	for sent := 0; sent < count; {
+		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(s.fd), uintptr(unsafe.Pointer(&s.txHdrs[sent])), uintptr(count-sent), unix.MSG_DONTWAIT, 0, 0)
 		if errno != 0 {
 			if errno == unix.EINTR {
 				continue
@@ -129,7 +181,7 @@ func (s *System) Send(batch []datapath.Out) {
 		}
 		sent += int(n)
 	}
-	for i := range batch {
+	for i := 0; i < count; i++ {
 		s.txIov[i].Base = nil // do not keep packets alive
 	}
 }
@@ -144,34 +196,22 @@ func (s *System) Run(ctx context.Context, bp *datapath.BridgePort) error {
 	hdrs := make([]unix.Mmsghdr, BatchSize)
 	iovs := make([]unix.Iovec, BatchSize)
 	oob := make([]byte, BatchSize*cmsgSpace)
+	size, hdr := frameBuf, 0
+	if s.vnet {
+		size, hdr = superBuf, VnetHdrLen
+	}
 	for i := range batch {
-		batch[i] = datapath.NewPacket(frameBuf)
+		batch[i] = datapath.NewPacket(size)
 		p := batch[i]
-		iovs[i].Base = &p.Buf[datapath.Headroom]
-		iovs[i].SetLen(len(p.Buf) - datapath.Headroom)
+		iovs[i].Base = &p.Buf[datapath.Headroom-hdr]
+		iovs[i].SetLen(len(p.Buf) - datapath.Headroom + hdr)
 		hdrs[i].Hdr.Iov = &iovs[i]
 		hdrs[i].Hdr.SetIovlen(1)
 		hdrs[i].Hdr.Control = &oob[i*cmsgSpace]
 	}
+	rd := MmsgReader{Hdrs: hdrs, ControlLen: cmsgSpace}
 	for {
-		n := 0
-		var rerr error
-		err := s.rc.Read(func(fd uintptr) bool {
-			for i := range hdrs {
-				hdrs[i].Hdr.SetControllen(cmsgSpace)
-				hdrs[i].Hdr.Flags = 0
-			}
-			r, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&hdrs[0])), uintptr(len(hdrs)), unix.MSG_DONTWAIT, 0, 0)
-			if errno == unix.EAGAIN {
-				return false
-			}
-			if errno != 0 {
-				rerr = errno
-				return true
-			}
-			n = int(r)
-			return true
-		})
+		n, err, rerr := rd.Read(s.rc)
 		if s.closed.Load() || errors.Is(err, os.ErrClosed) {
 			return nil
 		}
@@ -187,10 +227,13 @@ func (s *System) Run(ctx context.Context, bp *datapath.BridgePort) error {
 		for i := 0; i < n; i++ {
 			p := batch[i]
 			p.Reset()
-			p.Len = int(hdrs[i].Len)
-			if hdrs[i].Hdr.Flags&unix.MSG_TRUNC != 0 {
+			p.Len = int(hdrs[i].Len) - hdr
+			if hdrs[i].Hdr.Flags&unix.MSG_TRUNC != 0 || p.Len < 0 {
 				p.Len = 0 // counted as a bad frame by the engine
 				continue
+			}
+			if hdr > 0 {
+				DecodeVnetHdr(p.Buf[p.Off-hdr:], &p.Offload)
 			}
 			s.applyAux(p, oob[i*cmsgSpace:(i+1)*cmsgSpace], int(hdrs[i].Hdr.Controllen))
 		}
@@ -221,8 +264,17 @@ func (s *System) applyAux(p *datapath.Packet, oob []byte, n int) {
 		binary.BigEndian.PutUint16(p.Buf[p.Off+12:], tpid)
 		binary.BigEndian.PutUint16(p.Buf[p.Off+14:], aux.Vlan_tci)
 		p.Len += 4
+		// The vnet header's offsets count from the untagged frame.
+		if p.Offload.Flags&datapath.OffloadNeedsCsum != 0 {
+			p.Offload.CsumStart += 4
+		}
+		if p.Offload.HdrLen != 0 {
+			p.Offload.HdrLen += 4
+		}
 	}
-	if aux.Status&unix.TP_STATUS_CSUMNOTREADY != 0 && p.Len >= 14 {
-		FinishL4Checksum(p.Data())
+	// Without a vnet header nothing says where a partial checksum starts:
+	// finish it here.
+	if !s.vnet && aux.Status&unix.TP_STATUS_CSUMNOTREADY != 0 && p.Len >= 14 {
+		packet.SetL4Checksum(p.Data())
 	}
 }

@@ -106,10 +106,12 @@ func SetMTU(name, ns string, mtu int) error {
 }
 
 // CreateVeth creates a veth pair: hostName stays in the daemon's namespace,
-// peerName ("eth0" if empty) goes into namespace netns. Both come up. The
-// peer's transmit checksum and segmentation offloads are turned off, so the
-// frames it sends reach the switch complete, as a physical NIC's would.
-func CreateVeth(hostName, peerName, netns string, mtu int) error {
+// peerName ("eth0" if empty) goes into namespace netns. Both come up. With
+// offload the peer keeps its checksum and segmentation offloads (the system
+// port reads its TSO bursts whole through a vnet header); without, they are
+// turned off, so the frames it sends reach the switch complete and
+// MTU-sized, as a physical NIC's would.
+func CreateVeth(hostName, peerName, netns string, mtu int, offload bool) error {
 	if peerName == "" {
 		peerName = "eth0"
 	}
@@ -169,8 +171,10 @@ func CreateVeth(hostName, peerName, netns string, mtu int) error {
 		if err := nh.LinkSetName(p, peerName); err != nil {
 			return fmt.Errorf("rename veth peer to %q in netns %q: %w", peerName, netns, err)
 		}
-		if err := txOffloadsOff(peerName); err != nil {
-			return err
+		if !offload {
+			if err := txOffloadsOff(peerName); err != nil {
+				return err
+			}
 		}
 		return nh.LinkSetUp(p)
 	}); err != nil {

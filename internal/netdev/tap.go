@@ -16,6 +16,12 @@ import (
 	"github.com/switchyard-net/switchyard/internal/datapath"
 )
 
+// OffloadReporter is a device that can say which offloads it uses (for
+// `show`).
+type OffloadReporter interface {
+	Offloads() []string
+}
+
 // Device is an OS-facing port.
 type Device interface {
 	datapath.Port
@@ -32,8 +38,13 @@ type Device interface {
 // BatchSize is how many frames a receive loop hands to the engine at once.
 const BatchSize = 64
 
-// frameBuf is the buffer size of a received frame: jumbo frames fit.
+// frameBuf is the buffer size of a received frame without offloads: jumbo
+// frames fit.
 const frameBuf = 16384
+
+// superBuf is the buffer size of a received frame with offloads: a 64 KiB
+// super-frame with its vnet header.
+const superBuf = datapath.MaxFrame + VnetHdrLen
 
 // TAPOptions say where and how a TAP is created.
 type TAPOptions struct {
@@ -46,6 +57,10 @@ type TAPOptions struct {
 	MAC net.HardwareAddr
 	// Up sets the link up.
 	Up bool
+	// Offload opens the TAP with a vnet header and checksum/TSO/USO
+	// offloads: the VM's stack hands over 64 KiB TCP (and UDP) bursts
+	// whole, and frames are written with their offload metadata.
+	Offload bool
 }
 
 // TAP is a TAP device port. With NetNS it is a VM's NIC: Switchyard holds
@@ -55,7 +70,12 @@ type TAP struct {
 	name    string
 	netns   string
 	created bool // Switchyard created it (it did not exist)
+	vnet    bool // opened with IFF_VNET_HDR
+	offload int  // TUNSETOFFLOAD flags accepted
 	fdHolder
+
+	softMu sync.Mutex // guards soft (the path without a vnet header)
+	soft   Softener
 }
 
 // fdHolder owns a non-blocking fd registered with the Go poller, so that a
@@ -131,10 +151,28 @@ func OpenTAP(name string, opts TAPOptions) (*TAP, error) {
 			unix.Close(fd)
 			return err
 		}
-		ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI)
+		flags := uint16(unix.IFF_TAP | unix.IFF_NO_PI)
+		if opts.Offload {
+			flags |= unix.IFF_VNET_HDR
+		}
+		ifr.SetUint16(flags)
 		if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
 			unix.Close(fd)
 			return fmt.Errorf("attach TAP %q: %w", name, err)
+		}
+		if opts.Offload {
+			t.vnet = true
+			// USO4 and USO6 only go together (0x27 is refused); kernels
+			// before 6.2 have no USO at all.
+			for _, f := range []int{tunFCsum | tunFTSO4 | tunFTSO6 | tunFUSO4 | tunFUSO6, tunFCsum | tunFTSO4 | tunFTSO6, tunFCsum} {
+				if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, f); err == nil {
+					t.offload = f
+					break
+				}
+			}
+		} else if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, 0); err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("clear offloads of TAP %q: %w", name, err)
 		}
 		if t.created {
 			if err := unix.IoctlSetInt(fd, unix.TUNSETPERSIST, 1); err != nil {
@@ -177,8 +215,8 @@ func OpenTAP(name string, opts TAPOptions) (*TAP, error) {
 
 // OpenInternal opens an internal port: a TAP named after the port in the
 // daemon's namespace, up, so the host can put an address on the bridge.
-func OpenInternal(name string) (*TAP, error) {
-	return OpenTAP(name, TAPOptions{Up: true})
+func OpenInternal(name string, offload bool) (*TAP, error) {
+	return OpenTAP(name, TAPOptions{Up: true, Offload: offload})
 }
 
 // DeleteTAP removes a persistent TAP (found in namespace ns).
@@ -194,7 +232,28 @@ func (t *TAP) NetNS() string { return t.netns }
 // adopting an existing one).
 func (t *TAP) Created() bool { return t.created }
 
-// Send writes each frame to the TAP, one write per frame.
+// Offloads names the offloads the TAP was opened with: "vnet-hdr" and the
+// TUNSETOFFLOAD flags the kernel took (csum, tso4, tso6, uso); none when
+// every frame is complete and MTU-sized.
+func (t *TAP) Offloads() []string {
+	if !t.vnet {
+		return nil
+	}
+	l := []string{"vnet-hdr"}
+	for _, f := range []struct {
+		bit  int
+		name string
+	}{{tunFCsum, "csum"}, {tunFTSO4, "tso4"}, {tunFTSO6, "tso6"}, {tunFUSO4, "uso"}} {
+		if t.offload&f.bit != 0 {
+			l = append(l, f.name)
+		}
+	}
+	return l
+}
+
+// Send writes each frame to the TAP, one write per frame. With a vnet
+// header a super-frame or a frame with a partial checksum is written whole
+// with its metadata; without one it is finished or segmented first.
 func (t *TAP) Send(batch []datapath.Out) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
@@ -202,13 +261,35 @@ func (t *TAP) Send(batch []datapath.Out) {
 		t.drop(datapath.DropTxError, len(batch))
 		return
 	}
+	if t.vnet {
+		for _, o := range batch {
+			p := o.Pkt
+			off := p.Off - VnetHdrLen
+			EncodeVnetHdr(p.Buf[off:p.Off], &p.Offload)
+			t.write(p.Buf[off : p.Off+p.Len])
+		}
+		return
+	}
+	t.softMu.Lock()
+	defer t.softMu.Unlock()
 	for _, o := range batch {
-		if _, err := unix.Write(t.fd, o.Pkt.Data()); err != nil {
-			if err == unix.EAGAIN || err == unix.ENOBUFS {
-				t.drop(datapath.DropNoSpace, 1)
-			} else {
-				t.drop(datapath.DropTxError, 1)
-			}
+		frames, err := t.soft.Frames(o.Pkt)
+		if err != nil {
+			t.drop(datapath.DropBadFrame, 1)
+			continue
+		}
+		for _, f := range frames {
+			t.write(f)
+		}
+	}
+}
+
+func (t *TAP) write(b []byte) {
+	if _, err := unix.Write(t.fd, b); err != nil {
+		if err == unix.EAGAIN || err == unix.ENOBUFS {
+			t.drop(datapath.DropNoSpace, 1)
+		} else {
+			t.drop(datapath.DropTxError, 1)
 		}
 	}
 }
@@ -220,29 +301,43 @@ func (t *TAP) Run(ctx context.Context, bp *datapath.BridgePort) error {
 	stop := context.AfterFunc(ctx, func() { t.Close() })
 	defer stop()
 	batch := make([]*datapath.Packet, BatchSize)
+	size, hdr := frameBuf, 0
+	if t.vnet {
+		size, hdr = superBuf, VnetHdrLen
+	}
 	for i := range batch {
-		batch[i] = datapath.NewPacket(frameBuf)
+		batch[i] = datapath.NewPacket(size)
+	}
+	// The read callback is made once: a closure passed to RawConn.Read
+	// escapes, and making it per round would allocate per round.
+	var n int
+	var rerr error
+	read := func(fd uintptr) bool {
+		for n < len(batch) {
+			p := batch[n]
+			p.Reset()
+			m, err := unix.Read(int(fd), p.Buf[p.Off-hdr:])
+			if err == unix.EAGAIN {
+				return n > 0
+			}
+			if err != nil {
+				rerr = err
+				return true
+			}
+			if m < hdr {
+				continue
+			}
+			if hdr > 0 {
+				DecodeVnetHdr(p.Buf[p.Off-hdr:], &p.Offload)
+			}
+			p.Len = m - hdr
+			n++
+		}
+		return true
 	}
 	for {
-		n := 0
-		var rerr error
-		err := t.rc.Read(func(fd uintptr) bool {
-			for n < len(batch) {
-				p := batch[n]
-				p.Reset()
-				m, err := unix.Read(int(fd), p.Buf[p.Off:])
-				if err == unix.EAGAIN {
-					return n > 0
-				}
-				if err != nil {
-					rerr = err
-					return true
-				}
-				p.Len = m
-				n++
-			}
-			return true
-		})
+		n, rerr = 0, nil
+		err := t.rc.Read(read)
 		if n > 0 {
 			bp.Receive(batch[:n])
 		}

@@ -20,16 +20,17 @@ type Daemon struct {
 	NS       string // "" = the test's namespace
 	StateDir string
 	Socket   string
+	Args     []string // extra daemon flags (e.g. --offload off)
 	cmd      *exec.Cmd
 	log      *bytes.Buffer
 }
 
 // StartDaemon starts a daemon in ns with a fresh state dir and socket, waits
 // until it answers, and stops it (by PID) when the test ends.
-func StartDaemon(t testing.TB, ns string) *Daemon {
+func StartDaemon(t testing.TB, ns string, args ...string) *Daemon {
 	t.Helper()
 	dir := t.TempDir()
-	d := &Daemon{t: t, Bin: Binary(t), NS: ns, StateDir: filepath.Join(dir, "state"), Socket: filepath.Join(dir, "sy.sock")}
+	d := &Daemon{t: t, Bin: Binary(t), NS: ns, StateDir: filepath.Join(dir, "state"), Socket: filepath.Join(dir, "sy.sock"), Args: args}
 	d.Start()
 	t.Cleanup(func() {
 		d.Stop()
@@ -44,7 +45,7 @@ func StartDaemon(t testing.TB, ns string) *Daemon {
 // socket and waits until its API answers.
 func (d *Daemon) Start() {
 	d.t.Helper()
-	args := []string{d.Bin, "daemon", "--state-dir", d.StateDir, "--socket", d.Socket}
+	args := append([]string{d.Bin, "daemon", "--state-dir", d.StateDir, "--socket", d.Socket}, d.Args...)
 	if d.NS != "" {
 		args = append([]string{"ip", "netns", "exec", d.NS}, args...)
 	}

@@ -18,6 +18,11 @@ type Options struct {
 	StateDir string // where the configuration store lives
 	Socket   string // the API's unix socket
 	Logger   *slog.Logger
+	// NoOffload opens TAPs without a vnet header, AF_PACKET sockets
+	// without PACKET_VNET_HDR and tunnel sockets without UDP GSO/GRO:
+	// every frame is complete and MTU-sized everywhere (slower; for
+	// debugging and for testing both paths).
+	NoOffload bool
 }
 
 // DefaultStateDir is the daemon's state directory unless told otherwise.
@@ -49,10 +54,10 @@ func Run(ctx context.Context, o Options) error {
 	defer store.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sw := newSwitch(ctx, store, o.Logger)
+	sw := newSwitch(ctx, store, o.Logger, !o.NoOffload)
 	defer sw.close()
 	_, rev := store.Get()
-	o.Logger.Info("switchyard daemon starting", "version", Version, "state_dir", o.StateDir, "socket", o.Socket, "revision", rev)
+	o.Logger.Info("switchyard daemon starting", "version", Version, "state_dir", o.StateDir, "socket", o.Socket, "revision", rev, "offload", sw.offload)
 	sw.Reconcile()
 
 	go func() {

@@ -221,7 +221,7 @@ func (s *Switch) AddVeth(r api.VethRequest) error {
 	if ok, _ := netdev.LinkExists(p.VethPeer, p.NetNS); ok {
 		return exists("peer-name", "interface %q already exists in netns %q", p.VethPeer, p.NetNS)
 	}
-	if err := netdev.CreateVeth(p.Name, p.VethPeer, p.NetNS, 0); err != nil {
+	if err := netdev.CreateVeth(p.Name, p.VethPeer, p.NetNS, 0, s.offload); err != nil {
 		return &api.Error{Status: http.StatusBadRequest, Code: api.CodeFailed, Field: "name", Message: err.Error()}
 	}
 	if err := s.update(func(c *config.Config) error {

@@ -36,6 +36,7 @@ type Switch struct {
 	patchEnds map[string]*datapath.Patch
 	static    map[string]config.StaticFDB
 	tunnels   tunnelManager
+	offload   bool // devices use offloads (vnet headers, GSO/GRO)
 }
 
 type runBridge struct {
@@ -54,13 +55,14 @@ type runPort struct {
 	reason string
 }
 
-// newSwitch makes a switch over store; ctx bounds the devices' loops.
-func newSwitch(ctx context.Context, store *config.Store, log *slog.Logger) *Switch {
+// newSwitch makes a switch over store; ctx bounds the devices' loops and
+// offload says whether devices use offloads (vnet headers, GSO/GRO).
+func newSwitch(ctx context.Context, store *config.Store, log *slog.Logger, offload bool) *Switch {
 	return &Switch{
 		store: store, log: log, ctx: ctx, start: time.Now(),
 		bridges: map[string]*runBridge{}, ports: map[string]*runPort{},
 		patchEnds: map[string]*datapath.Patch{}, static: map[string]config.StaticFDB{},
-		tunnels: newTunnelManager(log),
+		tunnels: newTunnelManager(log, offload), offload: offload,
 	}
 }
 
@@ -212,13 +214,13 @@ func (s *Switch) startPort(p *config.Port) {
 	switch p.Type {
 	case config.TypeTAP:
 		var t *netdev.TAP
-		t, err = netdev.OpenTAP(p.Name, netdev.TAPOptions{NetNS: p.NetNS, Up: true})
+		t, err = netdev.OpenTAP(p.Name, netdev.TAPOptions{NetNS: p.NetNS, Up: true, Offload: s.offload})
 		if err == nil {
 			rp.dev, dev = t, t
 		}
 	case config.TypeInternal:
 		var t *netdev.TAP
-		t, err = netdev.OpenInternal(p.Name)
+		t, err = netdev.OpenInternal(p.Name, s.offload)
 		if err == nil {
 			rp.dev, dev = t, t
 		}
@@ -226,13 +228,13 @@ func (s *Switch) startPort(p *config.Port) {
 		if p.VethPeer != "" {
 			if ok, _ := netdev.LinkExists(p.Name, ""); !ok {
 				// The veth went away (a reboot, someone deleted it): make it again.
-				if err = netdev.CreateVeth(p.Name, p.VethPeer, p.NetNS, 0); err != nil {
+				if err = netdev.CreateVeth(p.Name, p.VethPeer, p.NetNS, 0, s.offload); err != nil {
 					break
 				}
 			}
 		}
 		var sys *netdev.System
-		sys, err = netdev.OpenSystem(p.Name, "")
+		sys, err = netdev.OpenSystem(p.Name, "", s.offload)
 		if err == nil {
 			rp.dev, dev = sys, sys
 		}
@@ -401,6 +403,9 @@ func (s *Switch) portStatus(p *config.Port) api.PortStatus {
 			ps.Stats = rp.bp.Counters().Snapshot()
 		}
 		s.tunnels.status(rp, &ps)
+		if r, ok := rp.dev.(netdev.OffloadReporter); ok {
+			ps.Offloads = r.Offloads()
+		}
 	}
 	return ps
 }

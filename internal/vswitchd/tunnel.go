@@ -19,8 +19,8 @@ type tunnelManager struct {
 	m   *overlay.Manager
 }
 
-func newTunnelManager(log *slog.Logger) tunnelManager {
-	return tunnelManager{log: log, m: overlay.NewManager(log)}
+func newTunnelManager(log *slog.Logger, offload bool) tunnelManager {
+	return tunnelManager{log: log, m: overlay.NewManager(log, offload)}
 }
 
 // overlayConfig converts a stored tunnel configuration (validated on
