@@ -4,9 +4,12 @@
 // Receive: one socket per (encapsulation, local address, port) — a UDP
 // socket for VXLAN and Geneve, a raw IPPROTO_GRE socket for GRE — serves
 // every VNI and every tunnel port on it. Its loop reads batches with
-// recvmmsg, checks the tunnel header, finds the bridge port that carries the
+// recvmmsg (with UDP_GRO: runs of datagrams arrive glued and are split
+// again), checks the tunnel header, finds the bridge port that carries the
 // VNI and hands it the decapsulated frames, tagged with the VNI and the
-// remote VTEP they came from (the engine learns inner MAC → remote VTEP).
+// remote VTEP they came from (the engine learns inner MAC → remote VTEP);
+// in-order TCP segments of a flow are merged into super-frames first (see
+// rx.go).
 //
 // Transmit: a send-only raw socket (IPPROTO_RAW, the IP header is ours)
 // sends each packet with its own outer header, so that the UDP source port
@@ -15,7 +18,8 @@
 // is dropped and counted), and TTL and TOS are per port (TOS may be
 // inherited from the inner IP header). The outer header is written into a
 // small per-message buffer and the inner frame is sent from where it lies
-// (scatter/gather), so nothing is copied. A frame to an unknown destination
+// (scatter/gather), so nothing is copied. A super-frame is segmented and
+// sent with UDP GSO instead (see gso.go). A frame to an unknown destination
 // is flooded: to the multicast group, or to every remote VTEP of the port
 // (head-end replication).
 //
@@ -29,8 +33,9 @@
 // Inner checksums: a Linux VXLAN peer whose underlay is a veth with transmit
 // checksum offload sends inner TCP/UDP segments whose checksum is still
 // partial (only the pseudo-header sum). Decapsulated frames are checked and
-// exactly that case is repaired (packet.FixPartialChecksum); a checksum that
-// is simply wrong is left for the receiving VM to drop.
+// exactly that case is recorded as offload metadata (NEEDS_CSUM), which a TAP
+// takes as is and a port without offloads finishes; a checksum that is
+// simply wrong is left for the receiving VM to drop.
 package overlay
 
 import (

@@ -102,10 +102,13 @@ func TestIPv6AndGeneveAndGREHeaders(t *testing.T) {
 // decapOne runs the socket's decapsulation on one datagram.
 func decapOne(t *testing.T, s *rxSock, datagram []byte, targets map[uint32]*Port) (*Port, *datapath.Packet) {
 	t.Helper()
+	port, meta, hdr := s.decap(datagram, netip.MustParseAddr("198.18.0.9"), targets)
 	p := datapath.NewPacket(bufSize)
-	p.Reset()
-	copy(p.Buf[datapath.Headroom:], datagram)
-	return s.decap(p, len(datagram), netip.MustParseAddr("198.18.0.9"), targets), p
+	if port != nil {
+		p.SetData(datagram[hdr:])
+		p.Tunnel = meta
+	}
+	return port, p
 }
 
 func TestDecapRules(t *testing.T) {
@@ -184,7 +187,7 @@ func TestEncapDecapAllocateNothing(t *testing.T) {
 		sport := packet.SourcePort(packet.FlowHash(innerFrame), 49152, 65535)
 		p.buildHeader(h, dst, 5001, len(innerFrame), sport, 0, sum, true)
 		pkt.Reset()
-		s.decap(pkt, len(datagram), src, targets)
+		s.decap(pkt.Buf[datapath.Headroom:datapath.Headroom+len(datagram)], src, targets)
 	})
 	if n != 0 {
 		t.Fatalf("encap+decap allocate %.1f times per packet", n)

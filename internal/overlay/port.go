@@ -40,7 +40,10 @@ type Port struct {
 	once     sync.Once
 	ipID     atomic.Uint32
 
+	gsoEnabled bool // UDP GSO allowed (offloads on)
+
 	txMu  sync.Mutex
+	gso   gsoState
 	hdrs  []unix.Mmsghdr
 	iovs  []unix.Iovec
 	hbuf  []byte
@@ -62,7 +65,7 @@ func (m *Manager) OpenPort(name string, cfg PortConfig) (*Port, error) {
 	if cfg.UnderlayMTU > 0 {
 		mtu = cfg.UnderlayMTU
 	}
-	p := &Port{name: name, cfg: cfg, m: m, mtu: mtu, closed: make(chan struct{}), txfd: -1}
+	p := &Port{name: name, cfg: cfg, m: m, mtu: mtu, closed: make(chan struct{}), txfd: -1, gsoEnabled: m.offload}
 	p.v6 = cfg.Local.Is6() && !cfg.Local.Is4In6()
 	if cfg.Group.IsValid() {
 		p.flood = []netip.Addr{cfg.Group}
@@ -118,28 +121,52 @@ func openTx(cfg *PortConfig, v6 bool) (int, error) {
 	}
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
 	if cfg.Group.IsValid() {
-		ifi, err := net.InterfaceByName(cfg.Dev)
-		if err != nil {
+		if err := setMulticastIf(fd, cfg.Dev, v6); err != nil {
 			unix.Close(fd)
-			return -1, fmt.Errorf("dev: underlay interface %q: %w", cfg.Dev, err)
-		}
-		if v6 {
-			err = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_IF, ifi.Index)
-			_ = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_LOOP, 0)
-		} else {
-			err = unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, &unix.IPMreqn{Ifindex: int32(ifi.Index)})
-			_ = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 0)
-		}
-		if err != nil {
-			unix.Close(fd)
-			return -1, fmt.Errorf("multicast interface %s: %w", cfg.Dev, err)
+			return -1, err
 		}
 	}
 	return fd, nil
 }
 
+// setMulticastIf makes fd send multicast out of dev, without looping it
+// back to this host.
+func setMulticastIf(fd int, dev string, v6 bool) error {
+	ifi, err := net.InterfaceByName(dev)
+	if err != nil {
+		return fmt.Errorf("dev: underlay interface %q: %w", dev, err)
+	}
+	if v6 {
+		err = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_IF, ifi.Index)
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_LOOP, 0)
+	} else {
+		err = unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, &unix.IPMreqn{Ifindex: int32(ifi.Index)})
+		_ = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 0)
+	}
+	if err != nil {
+		return fmt.Errorf("multicast interface %s: %w", dev, err)
+	}
+	return nil
+}
+
 // Name returns the port's name.
 func (p *Port) Name() string { return p.name }
+
+// Offloads names the tunnel's offloads: udp-gso (bulk sends, when the
+// encapsulation and checksum setting allow it) and udp-gro (receive, with
+// TCP merging), or none.
+func (p *Port) Offloads() []string {
+	var l []string
+	p.txMu.Lock()
+	if p.canGSO() {
+		l = append(l, "udp-gso")
+	}
+	p.txMu.Unlock()
+	if p.sock.gro && p.cfg.Encap != GRE {
+		l = append(l, "udp-gro")
+	}
+	return l
+}
 
 // Config returns the port's configuration with defaults filled in.
 func (p *Port) Config() PortConfig { return p.cfg }
@@ -200,13 +227,16 @@ func (p *Port) Close() error {
 		p.txMu.Lock()
 		unix.Close(p.txfd)
 		p.txfd = -1
+		p.closeGSO()
 		p.txMu.Unlock()
 	})
 	return nil
 }
 
 // Send encapsulates each frame and sends it to its remote VTEP, or floods it
-// to the group or every remote.
+// to the group or every remote. A super-frame is segmented first (see
+// sendSuper); a partial inner checksum is finished, since nothing after us
+// will.
 func (p *Port) Send(batch []datapath.Out) {
 	p.txMu.Lock()
 	defer p.txMu.Unlock()
@@ -219,20 +249,32 @@ func (p *Port) Send(batch []datapath.Out) {
 	if p.v6 {
 		ipHdr = packet.IPv6Len
 	}
+	needSum := p.cfg.Encap != GRE && (p.v6 || !p.cfg.NoUDPCsum)
 	for _, o := range batch {
-		inner := o.Pkt.Data()
-		if ipHdr+p.cfg.headerLen()+len(inner) > p.mtu {
-			p.drop(datapath.DropMTU, 1)
-			continue
-		}
 		dsts := p.flood
 		var one [1]netip.Addr
 		if o.Remote != datapath.NoEndpoint {
 			one[0] = o.Remote.Addr()
 			dsts = one[:]
 		}
+		pkt := o.Pkt
+		if pkt.Offload.IsGSO() {
+			p.sendSuper(o, dsts, &n)
+			continue
+		}
+		inner := pkt.Data()
+		if ipHdr+p.cfg.headerLen()+len(inner) > p.mtu {
+			p.drop(datapath.DropMTU, 1)
+			continue
+		}
+		if pkt.Offload.Flags&datapath.OffloadNeedsCsum != 0 {
+			if err := packet.FinishChecksum(inner, int(pkt.Offload.CsumStart), int(pkt.Offload.CsumOffset)); err != nil {
+				p.drop(datapath.DropBadFrame, 1)
+				continue
+			}
+			pkt.Offload.Flags &^= datapath.OffloadNeedsCsum
+		}
 		var innerSum uint32
-		needSum := p.cfg.Encap != GRE && (p.v6 || !p.cfg.NoUDPCsum)
 		if needSum {
 			innerSum = packet.Checksum(inner, 0)
 		}
@@ -242,26 +284,34 @@ func (p *Port) Send(batch []datapath.Out) {
 			tos = innerTOS(inner)
 		}
 		for _, dst := range dsts {
-			h := p.hbuf[n*maxHdr : (n+1)*maxHdr]
-			hl := p.buildHeader(h, dst, o.VNI, len(inner), sport, tos, innerSum, needSum)
-			p.iovs[2*n].Base = &h[0]
-			p.iovs[2*n].SetLen(hl)
-			p.iovs[2*n+1].Base = &inner[0]
-			p.iovs[2*n+1].SetLen(len(inner))
-			m := &p.hdrs[n].Hdr
-			m.Iov = &p.iovs[2*n]
-			m.SetIovlen(2)
-			m.Name = (*byte)(unsafe.Pointer(&p.names[n]))
-			m.Namelen = p.setName(n, dst)
-			n++
-			if n == txBatch {
-				p.flush(n)
-				n = 0
-			}
+			p.queueRaw(&n, dst, o.VNI, inner, sport, tos, innerSum, needSum)
 		}
 	}
 	if n > 0 {
 		p.flush(n)
+	}
+}
+
+// queueRaw adds one datagram for the raw socket — its outer headers built
+// into the message's header buffer, the inner frame sent from where it lies —
+// and flushes when the vector is full.
+func (p *Port) queueRaw(n *int, dst netip.Addr, vni uint32, inner []byte, sport uint16, tos uint8, innerSum uint32, needSum bool) {
+	i := *n
+	h := p.hbuf[i*maxHdr : (i+1)*maxHdr]
+	hl := p.buildHeader(h, dst, vni, len(inner), sport, tos, innerSum, needSum)
+	p.iovs[2*i].Base = &h[0]
+	p.iovs[2*i].SetLen(hl)
+	p.iovs[2*i+1].Base = &inner[0]
+	p.iovs[2*i+1].SetLen(len(inner))
+	m := &p.hdrs[i].Hdr
+	m.Iov = &p.iovs[2*i]
+	m.SetIovlen(2)
+	m.Name = (*byte)(unsafe.Pointer(&p.names[i]))
+	m.Namelen = p.setName(i, dst)
+	*n = i + 1
+	if *n == txBatch {
+		p.flush(*n)
+		*n = 0
 	}
 }
 

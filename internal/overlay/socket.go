@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/switchyard-net/switchyard/internal/datapath"
+	"github.com/switchyard-net/switchyard/internal/netdev"
 	"github.com/switchyard-net/switchyard/internal/packet"
 )
 
@@ -30,9 +31,10 @@ const bufSize = 65535 + 64
 
 // Manager owns the tunnel sockets of a daemon.
 type Manager struct {
-	log   *slog.Logger
-	mu    sync.Mutex
-	socks map[sockKey]*rxSock
+	log     *slog.Logger
+	offload bool // UDP GSO on transmit, UDP GRO and TCP merging on receive
+	mu      sync.Mutex
+	socks   map[sockKey]*rxSock
 }
 
 type sockKey struct {
@@ -41,12 +43,13 @@ type sockKey struct {
 	port  uint16
 }
 
-// NewManager returns a manager with no sockets.
-func NewManager(log *slog.Logger) *Manager {
+// NewManager returns a manager with no sockets; offload turns on UDP GSO
+// for bulk transmit and UDP GRO with TCP merging on receive.
+func NewManager(log *slog.Logger, offload bool) *Manager {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Manager{log: log, socks: map[sockKey]*rxSock{}}
+	return &Manager{log: log, offload: offload, socks: map[sockKey]*rxSock{}}
 }
 
 // SocketStats are the drops a tunnel socket counts before a frame has a
@@ -69,6 +72,7 @@ type rxSock struct {
 	done    chan struct{}
 	group   netip.Addr
 	locals  atomic.Pointer[[]netip.Addr] // our own addresses: never learn from them
+	gro     bool                         // UDP_GRO on the socket, TCP merging on decap
 
 	badHeader, unknownVNI, received atomic.Uint64
 }
@@ -92,7 +96,14 @@ func (m *Manager) socket(cfg *PortConfig) (*rxSock, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &rxSock{m: m, key: key, group: cfg.Group, done: make(chan struct{})}
+	s := &rxSock{m: m, key: key, group: cfg.Group, done: make(chan struct{}), gro: m.offload}
+	if s.gro && cfg.Encap != GRE {
+		// Runs of same-flow datagrams arrive glued together; if the kernel
+		// refuses, they arrive one by one, which is slower but the same.
+		if err := unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_GRO, 1); err != nil {
+			m.log.Warn("tunnel socket without UDP_GRO", "err", err)
+		}
+	}
 	s.file = os.NewFile(uintptr(fd), "tunnel-"+cfg.Encap.String())
 	if s.rc, err = s.file.SyscallConn(); err != nil {
 		s.file.Close()
@@ -203,13 +214,19 @@ func (s *rxSock) register(p *Port, vnis []uint32) error {
 
 func (s *rxSock) unregister(p *Port) { _ = s.register(p, nil) }
 
-// run is the socket's receive loop.
+// groCmsgSpace is the room for one UDP_GRO control message.
+var groCmsgSpace = unix.CmsgSpace(4)
+
+// run is the socket's receive loop: a batch of datagrams per recvmmsg,
+// each split into its tunnel packets (UDP_GRO glues a run of them
+// together), decapsulated and handed to the engine by the assembler.
 func (s *rxSock) run(ctx context.Context) {
 	defer close(s.done)
 	pkts := make([]*datapath.Packet, batchSize)
 	hdrs := make([]unix.Mmsghdr, batchSize)
 	iovs := make([]unix.Iovec, batchSize)
 	names := make([]unix.RawSockaddrInet6, batchSize)
+	oob := make([]byte, batchSize*groCmsgSpace)
 	for i := range pkts {
 		pkts[i] = datapath.NewPacket(bufSize)
 		iovs[i].Base = &pkts[i].Buf[datapath.Headroom]
@@ -217,31 +234,12 @@ func (s *rxSock) run(ctx context.Context) {
 		hdrs[i].Hdr.Iov = &iovs[i]
 		hdrs[i].Hdr.SetIovlen(1)
 		hdrs[i].Hdr.Name = (*byte)(unsafe.Pointer(&names[i]))
+		hdrs[i].Hdr.Control = &oob[i*groCmsgSpace]
 	}
-	type group struct {
-		port *Port
-		pkts []*datapath.Packet
-	}
-	var groups []group
+	asm := newRxAssembler(s.gro)
+	rd := netdev.MmsgReader{Hdrs: hdrs, ControlLen: groCmsgSpace, NameLen: unix.SizeofSockaddrInet6}
 	for ctx.Err() == nil {
-		n := 0
-		var rerr error
-		err := s.rc.Read(func(fd uintptr) bool {
-			for i := range hdrs {
-				hdrs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
-				hdrs[i].Hdr.Flags = 0
-			}
-			r, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&hdrs[0])), batchSize, unix.MSG_DONTWAIT, 0, 0)
-			if errno == unix.EAGAIN {
-				return false
-			}
-			if errno != 0 {
-				rerr = errno
-				return true
-			}
-			n = int(r)
-			return true
-		})
+		n, err, rerr := rd.Read(s.rc)
 		if err != nil || ctx.Err() != nil {
 			return
 		}
@@ -251,42 +249,90 @@ func (s *rxSock) run(ctx context.Context) {
 			}
 			continue
 		}
-		s.received.Add(uint64(n))
 		targets := *s.targets.Load()
-		groups = groups[:0]
 		for i := 0; i < n; i++ {
 			p := pkts[i]
 			p.Reset()
-			size := int(hdrs[i].Len)
 			if hdrs[i].Hdr.Flags&unix.MSG_TRUNC != 0 {
+				s.received.Add(1)
 				s.badHeader.Add(1)
 				continue
 			}
+			size := int(hdrs[i].Len)
+			seg := groSize(oob[i*groCmsgSpace:], int(hdrs[i].Hdr.Controllen))
 			src := sockaddrAddr(&names[i])
-			port := s.decap(p, size, src, targets)
-			if port == nil {
-				continue
-			}
-			j := 0
-			for j < len(groups) && groups[j].port != port {
-				j++
-			}
-			if j == len(groups) {
-				if cap(groups) > j {
-					groups = groups[:j+1]
-					groups[j].port, groups[j].pkts = port, groups[j].pkts[:0]
-				} else {
-					groups = append(groups, group{port: port})
-				}
-			}
-			groups[j].pkts = append(groups[j].pkts, p)
+			s.datagram(asm, p, p.Buf[datapath.Headroom:datapath.Headroom+size], seg, src, targets)
 		}
-		for _, g := range groups {
-			if bp := g.port.bp.Load(); bp != nil {
-				bp.Receive(g.pkts)
-			}
+		asm.flush()
+	}
+}
+
+// groSize returns the segment size of a UDP_GRO control message (0: none).
+func groSize(oob []byte, n int) int {
+	if n < unix.CmsgLen(4) {
+		return 0
+	}
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	if h.Level != unix.SOL_UDP || h.Type != unix.UDP_GRO {
+		return 0
+	}
+	return int(*(*int32)(unsafe.Pointer(&oob[unix.CmsgLen(0)])))
+}
+
+// datagram handles one received datagram d (inside p's buffer): one tunnel
+// packet, or with UDP_GRO (seg > 0) a run of seg-byte tunnel packets — unless
+// it is one tunnel packet around an unsegmented inner super-frame, which the
+// kernel also reports with the inner segment size.
+func (s *rxSock) datagram(asm *rxAssembler, p *datapath.Packet, d []byte, seg int, src netip.Addr, targets map[uint32]*Port) {
+	if seg <= 0 || seg >= len(d) || s.key.encap == GRE || s.singleSuper(d, seg) {
+		s.received.Add(1)
+		port, meta, hdr := s.decap(d, src, targets)
+		if port != nil {
+			asm.add(port, meta, d[hdr:], p, datapath.Headroom+hdr, seg)
+		}
+		return
+	}
+	for len(d) > 0 {
+		c := d[:min(seg, len(d))]
+		d = d[len(c):]
+		s.received.Add(1)
+		port, meta, hdr := s.decap(c, src, targets)
+		if port != nil {
+			asm.add(port, meta, c[hdr:], nil, 0, 0)
 		}
 	}
+}
+
+// singleSuper reports whether a datagram the kernel reported with segment
+// size seg is really one tunnel packet whose inner IP packet runs past the
+// first seg bytes (a Linux VXLAN peer's unsegmented tunnel-GSO datagram).
+func (s *rxSock) singleSuper(d []byte, seg int) bool {
+	hdr := 8
+	if s.key.encap == Geneve {
+		g, err := packet.ParseGeneve(d)
+		if err != nil {
+			return false
+		}
+		hdr = g.HeaderLen()
+	}
+	if len(d) < hdr+packet.EthernetLen {
+		return false
+	}
+	inner := d[hdr:]
+	l, err := packet.ParseL2(inner)
+	if err != nil || len(inner) < l.L3+packet.IPv6Len {
+		return false
+	}
+	var ipLen int
+	switch l.EtherType {
+	case packet.EtherTypeIPv4:
+		ipLen = int(inner[l.L3+2])<<8 | int(inner[l.L3+3])
+	case packet.EtherTypeIPv6:
+		ipLen = packet.IPv6Len + (int(inner[l.L3+4])<<8 | int(inner[l.L3+5]))
+	default:
+		return false
+	}
+	return hdr+l.L3+ipLen > seg
 }
 
 func sockaddrAddr(sa *unix.RawSockaddrInet6) netip.Addr {
@@ -297,70 +343,67 @@ func sockaddrAddr(sa *unix.RawSockaddrInet6) netip.Addr {
 	return netip.AddrFrom16(sa.Addr)
 }
 
-// decap checks the tunnel header of the datagram in p (size bytes at the
-// standard headroom), sets p to the inner frame and returns the port that
-// carries its VNI, or nil if it is dropped (and counted).
-func (s *rxSock) decap(p *datapath.Packet, size int, src netip.Addr, targets map[uint32]*Port) *Port {
-	d := p.Buf[datapath.Headroom : datapath.Headroom+size]
+// decap checks the tunnel header of one tunnel packet d and returns the
+// port that carries its VNI, the tunnel metadata and the header length, or
+// a nil port if it is dropped (and counted) or is our own flood come back.
+func (s *rxSock) decap(d []byte, src netip.Addr, targets map[uint32]*Port) (*Port, datapath.TunnelMeta, int) {
 	var vni uint32
 	var hdr int
+	var none datapath.TunnelMeta
 	switch s.key.encap {
 	case VXLAN:
 		v, err := packet.ParseVXLAN(d)
 		if err != nil || !v.HasI() {
 			// RFC 7348: the I flag must be set. Reserved bits are ignored.
 			s.badHeader.Add(1)
-			return nil
+			return nil, none, 0
 		}
 		vni, hdr = v.VNI(), packet.VXLANHeaderLen
 	case Geneve:
 		g, err := packet.ParseGeneve(d)
 		if err != nil || g.OAM() || g.Protocol() != packet.EtherTypeTEB {
 			s.badHeader.Add(1)
-			return nil
+			return nil, none, 0
 		}
 		if crit, err := g.HasCriticalOption(); crit || err != nil {
 			// We understand no option: a critical one means drop (RFC 8926 §3.5).
 			s.badHeader.Add(1)
-			return nil
+			return nil, none, 0
 		}
 		vni, hdr = g.VNI(), g.HeaderLen()
 	case GRE:
 		ip, err := packet.ParseIPv4(d)
 		if err != nil {
 			s.badHeader.Add(1)
-			return nil
+			return nil, none, 0
 		}
 		src = ip.Src()
 		g, err := packet.ParseGRE(ip.Payload())
 		if err != nil || g.Protocol() != packet.EtherTypeTEB {
 			s.badHeader.Add(1)
-			return nil
+			return nil, none, 0
 		}
 		vni, hdr = g.Key(), ip.HeaderLen()+g.HeaderLen()
 	}
-	if size-hdr < packet.EthernetLen {
+	if len(d)-hdr < packet.EthernetLen {
 		s.badHeader.Add(1)
-		return nil
+		return nil, none, 0
 	}
 	port := targets[vni&0xffffff]
 	if port == nil {
 		s.unknownVNI.Add(1)
-		return nil
+		return nil, none, 0
 	}
 	for _, l := range *s.locals.Load() {
 		if src == l {
-			return nil // our own flood looped back
+			return nil, none, 0 // our own flood looped back
 		}
 	}
-	p.Off, p.Len = datapath.Headroom+hdr, size-hdr
 	ep, err := datapath.InternEndpoint(src)
 	if err != nil {
 		ep = datapath.NoEndpoint
 	}
-	p.Tunnel = datapath.TunnelMeta{Valid: true, VNI: vni & 0xffffff, Remote: ep}
-	packet.FixPartialChecksum(p.Data())
-	return port
+	return port, datapath.TunnelMeta{Valid: true, VNI: vni & 0xffffff, Remote: ep}, hdr
 }
 
 // Stats returns the socket-level drops of the socket a port uses.

@@ -1,0 +1,271 @@
+package overlay
+
+import (
+	"github.com/switchyard-net/switchyard/internal/datapath"
+	"github.com/switchyard-net/switchyard/internal/packet"
+)
+
+// The receive side's batch assembly. A receive round yields datagrams —
+// single tunnel packets, or with UDP_GRO a run of same-sized tunnel packets
+// of one flow glued together, or (from a Linux VXLAN peer over veth) one
+// tunnel packet around an unsegmented 64 KiB inner super-frame. Each inner
+// frame is decapsulated, and in-order TCP segments of one flow are merged
+// into one super-frame (software GRO) so that a TAP takes a whole burst in
+// one write. Frames that are not merged go to the engine from where they
+// lie when they own their datagram, or are copied when they share one.
+
+const (
+	// maxOpenRuns bounds the super-frames open for appending at once.
+	maxOpenRuns = 16
+	// rxPoolSize is the number of packets a receive round may fill with
+	// merged or copied frames before it hands what it has to the engine.
+	rxPoolSize = 64
+	// poolBufSize holds a merged super-frame.
+	poolBufSize = datapath.MaxFrame + datapath.Headroom
+	// maxMergeFrame is the largest segment merged: a jumbo frame. Larger
+	// inner frames are super-frames already.
+	maxMergeFrame = 9216 + 18
+)
+
+// rxEntry is one frame for the engine, in arrival order.
+type rxEntry struct {
+	port *Port
+	pkt  *datapath.Packet
+	run  int // index into runs+1 when the packet is a merge, else 0
+}
+
+// rxRun is a super-frame being merged.
+type rxRun struct {
+	b    packet.GROBuilder
+	key  packet.GROKey
+	meta datapath.TunnelMeta
+	port *Port
+	open bool
+}
+
+// rxAssembler collects one receive round's frames.
+type rxAssembler struct {
+	gro     bool // merge TCP segments
+	entries []rxEntry
+	runs    []rxRun
+	open    []int // indices into runs of the open ones, oldest first
+	pool    []*datapath.Packet
+	npool   int
+	groups  []rxGroup
+	mss     func(*Port) int
+}
+
+type rxGroup struct {
+	port *Port
+	pkts []*datapath.Packet
+}
+
+func newRxAssembler(gro bool) *rxAssembler {
+	a := &rxAssembler{gro: gro, runs: make([]rxRun, 0, rxPoolSize)}
+	a.pool = make([]*datapath.Packet, rxPoolSize)
+	for i := range a.pool {
+		a.pool[i] = datapath.NewPacket(poolBufSize - datapath.Headroom)
+	}
+	return a
+}
+
+// add takes one decapsulated inner frame. own is the datagram's packet when
+// the frame is the only one in it (the frame is then passed on in place);
+// nil when the frame shares its datagram and must be copied if it is not
+// merged. superMSS is the segment size the kernel reported for a datagram
+// that holds an unsegmented super-frame (0 if unknown).
+func (a *rxAssembler) add(port *Port, meta datapath.TunnelMeta, inner []byte, own *datapath.Packet, off int, superMSS int) {
+	if a.gro && len(inner) <= maxMergeFrame {
+		f, ok := packet.ParseGRO(inner)
+		if ok && checksumOK(inner) {
+			a.merge(port, meta, inner, f)
+			return
+		}
+		a.closeFlow(f.Key)
+	}
+	var pkt *datapath.Packet
+	if own != nil {
+		pkt = own
+		pkt.Off, pkt.Len = off, len(inner)
+	} else {
+		pkt = a.take(len(inner))
+		if pkt == nil {
+			return
+		}
+		pkt.Len = copy(pkt.Buf[pkt.Off:], inner)
+	}
+	pkt.Tunnel = meta
+	markChecksum(pkt, superMSS, port)
+	a.entries = append(a.entries, rxEntry{port: port, pkt: pkt})
+}
+
+// merge appends a TCP segment to its flow's open super-frame or starts one.
+func (a *rxAssembler) merge(port *Port, meta datapath.TunnelMeta, inner []byte, f packet.GROFlow) {
+	for i := len(a.open) - 1; i >= 0; i-- {
+		r := &a.runs[a.open[i]]
+		if r.key != f.Key || r.port != port || r.meta != meta {
+			continue
+		}
+		if r.b.TryAppend(inner, f) {
+			return
+		}
+		// Same flow, not contiguous: this run is over.
+		a.closeRun(i)
+		break
+	}
+	pkt := a.take(poolBufSize - datapath.Headroom)
+	if pkt == nil {
+		return
+	}
+	if len(a.open) == maxOpenRuns {
+		a.closeRun(0)
+	}
+	a.runs = append(a.runs, rxRun{key: f.Key, meta: meta, port: port, open: true})
+	r := &a.runs[len(a.runs)-1]
+	if !r.b.Start(pkt.Buf[pkt.Off:], inner, f) {
+		// Not mergeable after all: carry it as a plain copy.
+		a.runs = a.runs[:len(a.runs)-1]
+		pkt.Len = copy(pkt.Buf[pkt.Off:], inner)
+		pkt.Tunnel = meta
+		markChecksum(pkt, 0, port)
+		a.entries = append(a.entries, rxEntry{port: port, pkt: pkt})
+		return
+	}
+	a.open = append(a.open, len(a.runs)-1)
+	pkt.Tunnel = meta
+	a.entries = append(a.entries, rxEntry{port: port, pkt: pkt, run: len(a.runs)})
+}
+
+// closeFlow ends the open run of the flow a TCP frame that cannot be merged
+// belongs to (a pure ACK, a FIN), so that nothing of that flow overtakes it.
+func (a *rxAssembler) closeFlow(k packet.GROKey) {
+	if len(a.open) == 0 || k.SrcPort == 0 && k.DstPort == 0 {
+		return
+	}
+	for i := len(a.open) - 1; i >= 0; i-- {
+		if a.runs[a.open[i]].key == k {
+			a.closeRun(i)
+			return
+		}
+	}
+}
+
+func (a *rxAssembler) closeRun(i int) {
+	a.runs[a.open[i]].open = false
+	a.open = append(a.open[:i], a.open[i+1:]...)
+}
+
+// take returns a pool packet with room for n bytes, handing the round's
+// frames to the engine first if the pool is used up.
+func (a *rxAssembler) take(n int) *datapath.Packet {
+	if n > poolBufSize-datapath.Headroom {
+		return nil
+	}
+	if a.npool == len(a.pool) {
+		a.flush()
+	}
+	p := a.pool[a.npool]
+	a.npool++
+	p.Reset()
+	return p
+}
+
+// flush finishes the merges and hands every frame to its bridge port, in
+// arrival order per port.
+func (a *rxAssembler) flush() {
+	a.groups = a.groups[:0]
+	for _, e := range a.entries {
+		if e.run > 0 {
+			r := &a.runs[e.run-1]
+			frame, g := r.b.Finish()
+			e.pkt.Len = len(frame)
+			if r.b.Segments() > 1 {
+				e.pkt.Offload.SetGSO(g)
+			} else {
+				markChecksum(e.pkt, 0, e.port)
+			}
+		}
+		j := 0
+		for j < len(a.groups) && a.groups[j].port != e.port {
+			j++
+		}
+		if j == len(a.groups) {
+			if cap(a.groups) > j {
+				a.groups = a.groups[:j+1]
+				a.groups[j].port, a.groups[j].pkts = e.port, a.groups[j].pkts[:0]
+			} else {
+				a.groups = append(a.groups, rxGroup{port: e.port})
+			}
+		}
+		a.groups[j].pkts = append(a.groups[j].pkts, e.pkt)
+	}
+	for i := range a.groups {
+		g := &a.groups[i]
+		if bp := g.port.bp.Load(); bp != nil {
+			bp.Receive(g.pkts)
+		}
+		clear(g.pkts)
+		g.port = nil
+	}
+	clear(a.entries)
+	a.entries = a.entries[:0]
+	for i := range a.runs {
+		a.runs[i] = rxRun{}
+	}
+	a.runs = a.runs[:0]
+	a.open = a.open[:0]
+	a.npool = 0
+}
+
+// checksumOK reports whether a segment may be merged: its TCP checksum is
+// partial (a kernel peer over veth left it for offload; there is nothing to
+// check) or verifies. A merged super-frame gets a fresh partial checksum,
+// so a segment corrupted on an underlay without outer UDP checksums must
+// not be merged: it goes on alone, for the VM to drop, as the kernel's GRO
+// does.
+func checksumOK(inner []byte) bool {
+	if _, partial := packet.PartialChecksum(inner); partial {
+		return true
+	}
+	return packet.TCPChecksumValid(inner)
+}
+
+// markChecksum records a partial inner checksum as offload metadata instead
+// of computing it (a Linux VXLAN peer over veth leaves it partial; a TAP with
+// a vnet header takes it as is, and a port without offloads finishes it), and
+// marks an unsegmented inner TCP super-frame as GSO with the segment size the
+// kernel reported, or the largest the tunnel carries.
+func markChecksum(p *datapath.Packet, superMSS int, port *Port) {
+	f := p.Data()
+	s, ok := packet.FindL4Checksum(f)
+	if !ok {
+		return
+	}
+	partial := s.Field(f) == packet.Fold(s.Pseudo)
+	tcp := s.Offset == 16
+	super := tcp && len(f) > 1518+8 && s.End-s.Start > 1500
+	if !partial && !super {
+		return
+	}
+	if super {
+		hl := s.Start + int(f[s.Start+12]>>4)*4
+		mss := superMSS
+		if mss <= 0 || mss > 9000 {
+			mss = port.VMMTU() - (hl - packet.EthernetLen)
+		}
+		if mss <= 0 {
+			return
+		}
+		typ := uint8(packet.GSOTypeTCPv4)
+		if s.IPv6 {
+			typ = packet.GSOTypeTCPv6
+		}
+		if !partial {
+			// A complete checksum becomes a partial one: the metadata says so.
+			f[s.Start+16], f[s.Start+17] = byte(packet.Fold(s.Pseudo)>>8), byte(packet.Fold(s.Pseudo))
+		}
+		p.Offload.SetGSO(packet.GSO{Type: typ, Size: mss, HdrLen: hl, NeedsCsum: true, CsumStart: s.Start, CsumOffset: 16})
+		return
+	}
+	p.Offload.SetGSO(packet.GSO{NeedsCsum: true, CsumStart: s.Start, CsumOffset: s.Offset})
+}
