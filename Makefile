@@ -49,3 +49,14 @@ deps:
 
 clean:
 	rm -rf $(BIN)
+
+# Side-by-side benchmark: the same topologies and traffic on the Linux
+# kernel, Open vSwitch 3.1 (userspace) and Switchyard, in one run, with
+# ratios (bench/compare/README.md). Needs root. Flags through ARGS, e.g.
+# make bench-compare ARGS="--rounds 1 --duration 3 --only a".
+.PHONY: bench-compare
+bench-compare:
+	bash bench/compare/deps.sh
+	$(MAKE) build
+	$(GO) build -o $(BIN)/bench-compare ./bench/compare
+	$(BIN)/bench-compare $(ARGS)
