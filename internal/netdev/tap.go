@@ -74,8 +74,9 @@ type TAP struct {
 	offload int  // TUNSETOFFLOAD flags accepted
 	fdHolder
 
-	softMu sync.Mutex // guards soft (the path without a vnet header)
+	softMu sync.Mutex // guards soft and vbuf (frames the TAP cannot take whole)
 	soft   Softener
+	vbuf   []byte
 }
 
 // fdHolder owns a non-blocking fd registered with the Go poller, so that a
@@ -261,26 +262,41 @@ func (t *TAP) Send(batch []datapath.Out) {
 		t.drop(datapath.DropTxError, len(batch))
 		return
 	}
-	if t.vnet {
-		for _, o := range batch {
-			p := o.Pkt
+	for _, o := range batch {
+		p := o.Pkt
+		if t.vnet && (p.Offload.GSOType&^datapath.GSOECN != datapath.GSOUDPL4 || t.offload&tunFUSO4 != 0) {
 			off := p.Off - VnetHdrLen
 			EncodeVnetHdr(p.Buf[off:p.Off], &p.Offload)
 			t.write(p.Buf[off : p.Off+p.Len])
-		}
-		return
-	}
-	t.softMu.Lock()
-	defer t.softMu.Unlock()
-	for _, o := range batch {
-		frames, err := t.soft.Frames(o.Pkt)
-		if err != nil {
-			t.drop(datapath.DropBadFrame, 1)
 			continue
 		}
-		for _, f := range frames {
+		// No vnet header, or a UDP super-frame for a kernel without USO.
+		t.softWrite(p)
+	}
+}
+
+// softWrite writes a frame the TAP cannot take as it is: finished, or cut
+// into segments (each behind an empty vnet header if the TAP has one).
+func (t *TAP) softWrite(p *datapath.Packet) {
+	t.softMu.Lock()
+	defer t.softMu.Unlock()
+	frames, err := t.soft.Frames(p)
+	if err != nil {
+		t.drop(datapath.DropBadFrame, 1)
+		return
+	}
+	for _, f := range frames {
+		if !t.vnet {
 			t.write(f)
+			continue
 		}
+		if cap(t.vbuf) < VnetHdrLen+len(f) {
+			t.vbuf = make([]byte, VnetHdrLen+segBufSize)
+		}
+		b := t.vbuf[:VnetHdrLen+len(f)]
+		clear(b[:VnetHdrLen])
+		copy(b[VnetHdrLen:], f)
+		t.write(b)
 	}
 }
 

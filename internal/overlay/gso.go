@@ -209,6 +209,83 @@ func (p *Port) sendSuper(o datapath.Out, dsts []netip.Addr, pending *int) {
 	}
 }
 
+// runEnd returns the end of the run of frames from batch[i] that can share
+// one UDP GSO send: the same flow (outer source port), VNI and destination,
+// the same length but for a shorter last one, within the segment and size
+// limits of one send. Only UDP encapsulations with GSO allowed have runs.
+func (p *Port) runEnd(batch []datapath.Out, prep []txFrame, i int) int {
+	if !p.canGSO() {
+		return i + 1
+	}
+	first := prep[i]
+	size := len(first.inner)
+	chunk := tunnelHdrLen(p.cfg.Encap) + size
+	limit := min(maxGSOSegs, maxUDPPayload/chunk)
+	j := i + 1
+	for j < len(batch) && j-i < limit {
+		f := prep[j]
+		if f.inner == nil || f.super || f.sport != first.sport || len(f.inner) > size ||
+			batch[j].Remote != batch[i].Remote || batch[j].VNI != batch[i].VNI {
+			break
+		}
+		j++
+		if len(f.inner) < size {
+			break // a shorter one ends the run
+		}
+	}
+	return j
+}
+
+// sendRun sends a run of small frames (see runEnd) as one UDP GSO send to
+// each destination: the frames are copied behind their tunnel headers into
+// one buffer. It returns false, having sent nothing, if the run must go out
+// one by one after all.
+func (p *Port) sendRun(batch []datapath.Out, prep []txFrame, dsts []netip.Addr) bool {
+	fd := p.gsoSock(prep[0].sport)
+	if fd < 0 {
+		return false
+	}
+	st := &p.gso
+	if st.buf == nil {
+		st.buf = make([]byte, gsoBufSize)
+	}
+	tl := tunnelHdrLen(p.cfg.Encap)
+	chunk := tl + len(prep[0].inner)
+	off := 0
+	for i, f := range prep {
+		p.putTunnelHdr(st.buf[off:off+tl], batch[i].VNI)
+		off += tl + copy(st.buf[off+tl:], f.inner)
+	}
+	tos := p.cfg.TOS
+	if p.cfg.InheritTOS {
+		tos = innerTOS(prep[0].inner)
+	}
+	for k, dst := range dsts {
+		if !p.sendGSO(fd, dst, st.buf[:off], chunk, tos) {
+			if k == 0 {
+				return false
+			}
+			// GSO went away mid-flood: the rest one by one.
+			n := 0
+			needSum := p.cfg.Encap != GRE && (p.v6 || !p.cfg.NoUDPCsum)
+			for _, d := range dsts[k:] {
+				for i, f := range prep {
+					var sum uint32
+					if needSum {
+						sum = packet.Checksum(f.inner, 0)
+					}
+					p.queueRaw(&n, d, batch[i].VNI, f.inner, f.sport, tos, sum, needSum)
+				}
+			}
+			if n > 0 {
+				p.flush(n)
+			}
+			return true
+		}
+	}
+	return true
+}
+
 // evenSegments reports whether every segment but the last is size bytes
 // and the last no longer, so that they lie back to back at a fixed stride
 // (what UDP_SEGMENT needs).

@@ -44,6 +44,7 @@ type Port struct {
 
 	txMu  sync.Mutex
 	gso   gsoState
+	prep  []txFrame
 	hdrs  []unix.Mmsghdr
 	iovs  []unix.Iovec
 	hbuf  []byte
@@ -235,8 +236,9 @@ func (p *Port) Close() error {
 
 // Send encapsulates each frame and sends it to its remote VTEP, or floods it
 // to the group or every remote. A super-frame is segmented first (see
-// sendSuper); a partial inner checksum is finished, since nothing after us
-// will.
+// sendSuper), and a run of same-sized frames of one flow to one place goes
+// out as one UDP GSO send (see sendRun); a partial inner checksum is
+// finished, since nothing after us will.
 func (p *Port) Send(batch []datapath.Out) {
 	p.txMu.Lock()
 	defer p.txMu.Unlock()
@@ -244,52 +246,96 @@ func (p *Port) Send(batch []datapath.Out) {
 		p.drop(datapath.DropTxError, len(batch))
 		return
 	}
-	n := 0
-	ipHdr := packet.IPv4MinLen
-	if p.v6 {
-		ipHdr = packet.IPv6Len
-	}
+	prep := p.prepare(batch)
 	needSum := p.cfg.Encap != GRE && (p.v6 || !p.cfg.NoUDPCsum)
-	for _, o := range batch {
-		dsts := p.flood
+	n := 0
+	for i := 0; i < len(batch); {
+		o, f := batch[i], prep[i]
 		var one [1]netip.Addr
+		dsts := p.flood
 		if o.Remote != datapath.NoEndpoint {
 			one[0] = o.Remote.Addr()
 			dsts = one[:]
 		}
+		switch {
+		case f.super:
+			p.sendSuper(o, dsts, &n)
+			i++
+			continue
+		case f.inner == nil: // dropped and counted by prepare
+			i++
+			continue
+		}
+		if j := p.runEnd(batch, prep, i); j-i >= 2 {
+			if n > 0 { // what is queued goes first: a flow keeps its order
+				p.flush(n)
+				n = 0
+			}
+			if p.sendRun(batch[i:j], prep[i:j], dsts) {
+				i = j
+				continue
+			}
+		}
+		var innerSum uint32
+		if needSum {
+			innerSum = packet.Checksum(f.inner, 0)
+		}
+		tos := p.cfg.TOS
+		if p.cfg.InheritTOS {
+			tos = innerTOS(f.inner)
+		}
+		for _, dst := range dsts {
+			p.queueRaw(&n, dst, o.VNI, f.inner, f.sport, tos, innerSum, needSum)
+		}
+		i++
+	}
+	if n > 0 {
+		p.flush(n)
+	}
+	clear(prep)
+}
+
+// txFrame is what Send works out for each frame of a batch before it sends.
+type txFrame struct {
+	inner []byte // nil: dropped
+	sport uint16
+	super bool
+}
+
+// prepare checks each frame against the underlay MTU, finishes partial
+// inner checksums and computes the outer source port.
+func (p *Port) prepare(batch []datapath.Out) []txFrame {
+	if cap(p.prep) < len(batch) {
+		p.prep = make([]txFrame, len(batch))
+	}
+	prep := p.prep[:len(batch)]
+	ipHdr := packet.IPv4MinLen
+	if p.v6 {
+		ipHdr = packet.IPv6Len
+	}
+	for i, o := range batch {
 		pkt := o.Pkt
 		if pkt.Offload.IsGSO() {
-			p.sendSuper(o, dsts, &n)
+			prep[i] = txFrame{super: true}
 			continue
 		}
 		inner := pkt.Data()
 		if ipHdr+p.cfg.headerLen()+len(inner) > p.mtu {
 			p.drop(datapath.DropMTU, 1)
+			prep[i] = txFrame{}
 			continue
 		}
 		if pkt.Offload.Flags&datapath.OffloadNeedsCsum != 0 {
 			if err := packet.FinishChecksum(inner, int(pkt.Offload.CsumStart), int(pkt.Offload.CsumOffset)); err != nil {
 				p.drop(datapath.DropBadFrame, 1)
+				prep[i] = txFrame{}
 				continue
 			}
 			pkt.Offload.Flags &^= datapath.OffloadNeedsCsum
 		}
-		var innerSum uint32
-		if needSum {
-			innerSum = packet.Checksum(inner, 0)
-		}
-		sport := packet.SourcePort(packet.FlowHash(inner), p.cfg.SrcPortMin, p.cfg.SrcPortMax)
-		tos := p.cfg.TOS
-		if p.cfg.InheritTOS {
-			tos = innerTOS(inner)
-		}
-		for _, dst := range dsts {
-			p.queueRaw(&n, dst, o.VNI, inner, sport, tos, innerSum, needSum)
-		}
+		prep[i] = txFrame{inner: inner, sport: packet.SourcePort(packet.FlowHash(inner), p.cfg.SrcPortMin, p.cfg.SrcPortMax)}
 	}
-	if n > 0 {
-		p.flush(n)
-	}
+	return prep
 }
 
 // queueRaw adds one datagram for the raw socket — its outer headers built

@@ -34,9 +34,11 @@ type rxEntry struct {
 	run  int // index into runs+1 when the packet is a merge, else 0
 }
 
-// rxRun is a super-frame being merged.
+// rxRun is a super-frame being merged: TCP segments or UDP datagrams.
 type rxRun struct {
 	b    packet.GROBuilder
+	u    packet.UDPGROBuilder
+	udp  bool
 	key  packet.GROKey
 	meta datapath.TunnelMeta
 	port *Port
@@ -81,6 +83,12 @@ func (a *rxAssembler) add(port *Port, meta datapath.TunnelMeta, inner []byte, ow
 			a.merge(port, meta, inner, f)
 			return
 		}
+		if u, ok := packet.ParseUDPGRO(inner); ok && checksumOK(inner) {
+			a.mergeUDP(port, meta, inner, u)
+			return
+		} else if u.Key.Proto != 0 {
+			a.closeFlow(u.Key)
+		}
 		a.closeFlow(f.Key)
 	}
 	var pkt *datapath.Packet
@@ -113,27 +121,71 @@ func (a *rxAssembler) merge(port *Port, meta datapath.TunnelMeta, inner []byte, 
 		a.closeRun(i)
 		break
 	}
+	r, pkt := a.startRun(port, meta, f.Key)
+	if r == nil {
+		return
+	}
+	if !r.b.Start(pkt.Buf[pkt.Off:], inner, f) {
+		a.abandonRun(port, meta, inner, pkt)
+		return
+	}
+	a.openRun(port, pkt)
+}
+
+// mergeUDP appends a datagram to its flow's open UDP super-frame or starts
+// one (the same rules as merge).
+func (a *rxAssembler) mergeUDP(port *Port, meta datapath.TunnelMeta, inner []byte, f packet.UDPGROFlow) {
+	for i := len(a.open) - 1; i >= 0; i-- {
+		r := &a.runs[a.open[i]]
+		if r.key != f.Key || r.port != port || r.meta != meta {
+			continue
+		}
+		if r.u.TryAppend(inner, f) {
+			return
+		}
+		a.closeRun(i)
+		break
+	}
+	r, pkt := a.startRun(port, meta, f.Key)
+	if r == nil {
+		return
+	}
+	r.udp = true
+	if !r.u.Start(pkt.Buf[pkt.Off:], inner, f) {
+		a.abandonRun(port, meta, inner, pkt)
+		return
+	}
+	a.openRun(port, pkt)
+}
+
+// startRun takes a pool packet and a new run for a flow.
+func (a *rxAssembler) startRun(port *Port, meta datapath.TunnelMeta, key packet.GROKey) (*rxRun, *datapath.Packet) {
 	pkt := a.take(poolBufSize - datapath.Headroom)
 	if pkt == nil {
-		return
+		return nil, nil
 	}
 	if len(a.open) == maxOpenRuns {
 		a.closeRun(0)
 	}
-	a.runs = append(a.runs, rxRun{key: f.Key, meta: meta, port: port, open: true})
-	r := &a.runs[len(a.runs)-1]
-	if !r.b.Start(pkt.Buf[pkt.Off:], inner, f) {
-		// Not mergeable after all: carry it as a plain copy.
-		a.runs = a.runs[:len(a.runs)-1]
-		pkt.Len = copy(pkt.Buf[pkt.Off:], inner)
-		pkt.Tunnel = meta
-		markChecksum(pkt, 0, port)
-		a.entries = append(a.entries, rxEntry{port: port, pkt: pkt})
-		return
-	}
-	a.open = append(a.open, len(a.runs)-1)
+	a.runs = append(a.runs, rxRun{key: key, meta: meta, port: port, open: true})
 	pkt.Tunnel = meta
+	return &a.runs[len(a.runs)-1], pkt
+}
+
+// openRun records the newest run as open and its packet as the next frame.
+func (a *rxAssembler) openRun(port *Port, pkt *datapath.Packet) {
+	a.open = append(a.open, len(a.runs)-1)
 	a.entries = append(a.entries, rxEntry{port: port, pkt: pkt, run: len(a.runs)})
+}
+
+// abandonRun drops the newest run, whose builder refused its first frame,
+// and carries the frame as a plain copy in the packet taken for it.
+func (a *rxAssembler) abandonRun(port *Port, meta datapath.TunnelMeta, inner []byte, pkt *datapath.Packet) {
+	a.runs = a.runs[:len(a.runs)-1]
+	pkt.Len = copy(pkt.Buf[pkt.Off:], inner)
+	pkt.Tunnel = meta
+	markChecksum(pkt, 0, port)
+	a.entries = append(a.entries, rxEntry{port: port, pkt: pkt})
 }
 
 // closeFlow ends the open run of the flow a TCP frame that cannot be merged
@@ -178,8 +230,13 @@ func (a *rxAssembler) flush() {
 		if e.run > 0 {
 			r := &a.runs[e.run-1]
 			frame, g := r.b.Finish()
+			segs := r.b.Segments()
+			if r.udp {
+				frame, g = r.u.Finish()
+				segs = r.u.Segments()
+			}
 			e.pkt.Len = len(frame)
-			if r.b.Segments() > 1 {
+			if segs > 1 {
 				e.pkt.Offload.SetGSO(g)
 			} else {
 				markChecksum(e.pkt, 0, e.port)
@@ -217,9 +274,9 @@ func (a *rxAssembler) flush() {
 	a.npool = 0
 }
 
-// checksumOK reports whether a segment may be merged: its TCP checksum is
-// partial (a kernel peer over veth left it for offload; there is nothing to
-// check) or verifies. A merged super-frame gets a fresh partial checksum,
+// checksumOK reports whether a segment or datagram may be merged: its
+// checksum is partial (a kernel peer over veth left it for offload; there is
+// nothing to check) or verifies (or, UDP over IPv4, there is none). A merged super-frame gets a fresh partial checksum,
 // so a segment corrupted on an underlay without outer UDP checksums must
 // not be merged: it goes on alone, for the VM to drop, as the kernel's GRO
 // does.
@@ -227,7 +284,7 @@ func checksumOK(inner []byte) bool {
 	if _, partial := packet.PartialChecksum(inner); partial {
 		return true
 	}
-	return packet.TCPChecksumValid(inner)
+	return packet.TCPChecksumValid(inner) || packet.UDPChecksumValid(inner)
 }
 
 // markChecksum records a partial inner checksum as offload metadata instead

@@ -3,6 +3,7 @@ package overlay
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"sync"
 	"testing"
@@ -270,5 +271,98 @@ func TestRxDoesNotMergeACorruptedSegment(t *testing.T) {
 	}
 	if packet.TCPChecksumValid(h.out.frames[1]) || h.out.offs[1].Flags&datapath.OffloadNeedsCsum != 0 {
 		t.Fatal("the corrupted segment lost its bad checksum")
+	}
+}
+
+// udpDgram builds an Ethernet/IPv4/UDP datagram from port sport with a
+// complete checksum.
+func udpDgram(sport uint16, pl []byte) []byte {
+	f := make([]byte, 14+20+8+len(pl))
+	copy(f[0:], macB[:])
+	copy(f[6:], macA[:])
+	binary.BigEndian.PutUint16(f[12:], 0x0800)
+	ip := f[14:34]
+	ip[0], ip[8], ip[9] = 0x45, 64, packet.ProtoUDP
+	binary.BigEndian.PutUint16(ip[2:], uint16(28+len(pl)))
+	copy(ip[12:], []byte{203, 0, 113, 1})
+	copy(ip[16:], []byte{203, 0, 113, 2})
+	packet.IPv4(ip).SetHeaderChecksum()
+	u := f[34:]
+	binary.BigEndian.PutUint16(u[0:], sport)
+	binary.BigEndian.PutUint16(u[2:], 5201)
+	binary.BigEndian.PutUint16(u[4:], uint16(8+len(pl)))
+	copy(u[8:], pl)
+	v4, _ := packet.ParseIPv4(f[14:])
+	packet.UDP(u).SetChecksum(v4.PseudoSum())
+	return f
+}
+
+func TestRxMergesSameSizedUDPDatagrams(t *testing.T) {
+	h := newRxHarness(t)
+	a := newRxAssembler(true)
+	var want [][]byte
+	for i := 0; i < 20; i++ {
+		pl := payload(64, byte(i))
+		want = append(want, pl)
+		a.add(h.port, h.meta, udpDgram(4000, pl), nil, 0, 0)
+	}
+	a.add(h.port, h.meta, udpDgram(4001, payload(64, 99)), nil, 0, 0) // another flow
+	a.flush()
+	if len(h.out.frames) != 2 {
+		t.Fatalf("%d frames, want one UDP super-frame and one datagram", len(h.out.frames))
+	}
+	o := h.out.offs[0]
+	if o.GSOType != packet.GSOTypeUDPL4 || o.GSOSize != 64 || o.CsumOffset != 6 {
+		t.Fatalf("offload %+v", o)
+	}
+	g := o.GSO()
+	n, maxLen := packet.SegmentCount(h.out.frames[0], g)
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = make([]byte, maxLen)
+	}
+	if _, err := packet.Segment(h.out.frames[0], g, out); err != nil || n != 20 {
+		t.Fatalf("segment: %v, %d datagrams", err, n)
+	}
+	for i, d := range out {
+		if !bytes.Equal(d[42:], want[i]) || !packet.UDPChecksumValid(d) {
+			t.Fatalf("datagram %d does not come back", i)
+		}
+	}
+}
+
+func TestTxRunsOfSameSizedFrames(t *testing.T) {
+	p := testPort(VXLAN, "198.18.0.1", PortConfig{})
+	p.gsoEnabled = true
+	ep, _ := datapath.InternEndpoint(netip.MustParseAddr("198.18.0.2"))
+	other, _ := datapath.InternEndpoint(netip.MustParseAddr("198.18.0.3"))
+	var batch []datapath.Out
+	add := func(f []byte, remote datapath.Endpoint) {
+		pkt := datapath.NewPacket(len(f))
+		pkt.SetData(f)
+		batch = append(batch, datapath.Out{Pkt: pkt, VNI: 42, Remote: remote})
+	}
+	for i := 0; i < 5; i++ {
+		add(udpDgram(4000, payload(64, byte(i))), ep)
+	}
+	add(udpDgram(4000, payload(30, 9)), ep)    // shorter: ends the run, in it
+	add(udpDgram(4000, payload(64, 9)), ep)    // a new run...
+	add(udpDgram(4000, payload(64, 9)), other) // ...cut by another destination
+	add(udpDgram(4001, payload(64, 9)), other) // another flow
+	add(udpDgram(4001, payload(64, 9)), other)
+	prep := p.prepare(batch)
+	var runs []int
+	for i := 0; i < len(batch); {
+		j := p.runEnd(batch, prep, i)
+		runs = append(runs, j-i)
+		i = j
+	}
+	want := []int{6, 1, 1, 2}
+	if fmt.Sprint(runs) != fmt.Sprint(want) {
+		t.Fatalf("runs %v, want %v", runs, want)
+	}
+	p.cfg.NoUDPCsum = true // the kernel refuses GSO with zero checksums
+	if j := p.runEnd(batch, prep, 0); j != 1 {
+		t.Fatalf("a run of %d without UDP checksums", j)
 	}
 }

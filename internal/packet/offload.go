@@ -372,8 +372,11 @@ type GROKey struct {
 	// SrcIP and DstIP are the addresses; an IPv4 address is in the first 4
 	// bytes.
 	SrcIP, DstIP [16]byte
-	// SrcPort and DstPort are the TCP ports.
+	// SrcPort and DstPort are the TCP or UDP ports.
 	SrcPort, DstPort uint16
+	// Proto is the L4 protocol: ProtoTCP (ParseGRO) or ProtoUDP
+	// (ParseUDPGRO).
+	Proto uint8
 }
 
 // GROFlow is what ParseGRO extracts from a TCP/IP frame: the flow key, the
@@ -426,7 +429,7 @@ func ParseGRO(frame []byte) (GROFlow, bool) {
 	if err != nil {
 		return f, false
 	}
-	f.Key.DstMAC, f.Key.SrcMAC = l.Dst, l.Src
+	f.Key.DstMAC, f.Key.SrcMAC, f.Key.Proto = l.Dst, l.Src, ProtoTCP
 	if l.Tagged {
 		f.Key.Tags[0] = be.Uint32(frame[12:])
 	}

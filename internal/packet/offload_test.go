@@ -99,7 +99,7 @@ func (s frameSpec) build() []byte {
 		be.PutUint16(ip[2:], uint16(l4-l3+l4len))
 		be.PutUint16(ip[4:], s.id)
 		ip[6], ip[8], ip[9] = 0x40, 64, proto
-		copy(ip[12:], []byte{10, 0, 0, 1, 10, 0, 0, 2})
+		copy(ip[12:], []byte{198, 51, 100, 1, 198, 51, 100, 2})
 		for i := IPv4MinLen; i < len(ip); i++ {
 			ip[i] = 1 // NOP
 		}
