@@ -3,10 +3,8 @@ package e2e
 import (
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/switchyard-net/switchyard/internal/testnet"
 )
@@ -50,24 +48,10 @@ func TestGeneveAndGREOnTheWire(t *testing.T) {
 				}
 			}
 			reach(t, vms[0], vms[1])
-			pcap := filepath.Join(t.TempDir(), c.encap+".pcap")
-			capture := exec.Command("ip", "netns", "exec", a, "timeout", "10", "tcpdump", "-i", "ul0", "-nn", "-U", "-c", "4", "-w", pcap, c.filter+" and src host 198.18.0.1")
-			var stderr syncBuffer
-			capture.Stderr = &stderr
-			if err := capture.Start(); err != nil {
-				t.Fatal(err)
-			}
-			testnet.Eventually(t, 5*time.Second, "tcpdump listening", func() error {
-				if !strings.Contains(stderr.String(), "listening on") {
-					return fmt.Errorf("not yet")
-				}
-				return nil
-			})
+			capture := startCapture(t, a, 4, c.filter+" and src host 198.18.0.1")
 			_, _ = testnet.NS(vms[0].ns, "ping", "-c", "6", "-i", "0.2", "-W", "1", "203.0.113.2")
-			if err := capture.Wait(); err != nil {
-				t.Fatalf("tcpdump: %v: %s", err, stderr.String())
-			}
-			args := []string{"-r", pcap, "-T", "fields", "-E", "separator=,"}
+			capture.wait(t)
+			args := []string{"-r", capture.Pcap, "-T", "fields", "-E", "separator=,"}
 			for _, f := range c.fields {
 				args = append(args, "-e", f)
 			}

@@ -155,25 +155,10 @@ func TestTsharkChecksOurVXLAN(t *testing.T) {
 			testnet.Addr(t, k, "br0", "203.0.113.2/24")
 			_, v := switchyardHost(t, a, "203.0.113.1", "--vni", "4242", "--local", "198.18.0.1", "--remote", "198.18.0.2", "--udp-csum", csum)
 			reach(t, v, vm{ns: k, ip: "203.0.113.2"})
-			pcap := filepath.Join(t.TempDir(), "ours.pcap")
-			cap := exec.Command("ip", "netns", "exec", a, "timeout", "10", "tcpdump", "-i", "ul0", "-nn", "-U", "-c", "8", "-w", pcap,
-				"udp and src host 198.18.0.1 and dst port 4789")
-			var stderr syncBuffer
-			cap.Stderr = &stderr
-			if err := cap.Start(); err != nil {
-				t.Fatal(err)
-			}
-			testnet.Eventually(t, 5*time.Second, "tcpdump listening", func() error {
-				if !strings.Contains(stderr.String(), "listening on") {
-					return fmt.Errorf("tcpdump says: %q", stderr.String())
-				}
-				return nil
-			})
+			c := startCapture(t, a, 8, "udp and src host 198.18.0.1 and dst port 4789")
 			_, _ = testnet.NS(v.ns, "ping", "-c", "10", "-i", "0.2", "-W", "1", "203.0.113.2")
-			if err := cap.Wait(); err != nil {
-				t.Fatalf("tcpdump: %v", err)
-			}
-			out := tshark(t, "-r", pcap, "-o", "udp.check_checksum:TRUE", "-T", "fields", "-E", "separator=,",
+			c.wait(t)
+			out := tshark(t, "-r", c.Pcap, "-o", "udp.check_checksum:TRUE", "-T", "fields", "-E", "separator=,",
 				"-e", "vxlan.flags", "-e", "vxlan.flags_reserved", "-e", "vxlan.vni", "-e", "vxlan.reserved8",
 				"-e", "udp.srcport", "-e", "udp.checksum", "-e", "udp.checksum.status", "-e", "ip.flags.df")
 			lines := strings.Split(strings.TrimSpace(out), "\n")
@@ -225,6 +210,40 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// capture is a tcpdump writing count packets of ns's ul0 that match filter
+// into a pcap file, bounded by a 20 s timeout.
+type capture struct {
+	cmd    *exec.Cmd
+	stderr syncBuffer
+	Pcap   string
+}
+
+// startCapture starts tcpdump and waits until it listens.
+func startCapture(t *testing.T, ns string, count int, filter string) *capture {
+	t.Helper()
+	c := &capture{Pcap: filepath.Join(t.TempDir(), "cap.pcap")}
+	c.cmd = exec.Command("ip", "netns", "exec", ns, "timeout", "20", "tcpdump", "-i", "ul0", "-nn", "-U", "-c", strconv.Itoa(count), "-w", c.Pcap, filter)
+	c.cmd.Stderr = &c.stderr
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	testnet.Eventually(t, 5*time.Second, "tcpdump listening", func() error {
+		if !strings.Contains(c.stderr.String(), "listening on") {
+			return fmt.Errorf("tcpdump says: %q", c.stderr.String())
+		}
+		return nil
+	})
+	return c
+}
+
+// wait waits for tcpdump to have its packets.
+func (c *capture) wait(t *testing.T) {
+	t.Helper()
+	if err := c.cmd.Wait(); err != nil {
+		t.Fatalf("tcpdump: %v (%s)", err, c.stderr.String())
+	}
+}
 
 // (d) Three hosts — two Switchyard, one kernel — and two tenants on VNIs
 // 5001 and 5002 with the same addresses and MACs: each tenant connects

@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -129,25 +128,10 @@ func tsharkInnerChecksums(t *testing.T, host string, from, to vm) {
 	// Outer checksums are finished in software on a veth without transmit
 	// checksum offload, so the capture holds final values.
 	testnet.MustNS(t, host, "ethtool", "-K", "ul0", "tx", "off")
-	pcap := filepath.Join(t.TempDir(), "bulk.pcap")
-	cap := exec.Command("ip", "netns", "exec", host, "timeout", "20", "tcpdump", "-i", "ul0", "-nn", "-U", "-c", "300", "-w", pcap,
-		"udp and src host 198.18.0.1 and dst port 4789 and greater 1000")
-	var stderr syncBuffer
-	cap.Stderr = &stderr
-	if err := cap.Start(); err != nil {
-		t.Fatal(err)
-	}
-	testnet.Eventually(t, 5*time.Second, "tcpdump listening", func() error {
-		if !strings.Contains(stderr.String(), "listening on") {
-			return fmt.Errorf("tcpdump says: %q", stderr.String())
-		}
-		return nil
-	})
+	c := startCapture(t, host, 300, "udp and src host 198.18.0.1 and dst port 4789 and greater 1000")
 	transfer(t, from, to)
-	if err := cap.Wait(); err != nil {
-		t.Fatalf("tcpdump: %v (%s)", err, stderr.String())
-	}
-	out := tshark(t, "-r", pcap, "-o", "tcp.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE", "-T", "fields", "-E", "separator=,",
+	c.wait(t)
+	out := tshark(t, "-r", c.Pcap, "-o", "tcp.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE", "-T", "fields", "-E", "separator=,",
 		"-e", "udp.checksum.status", "-e", "tcp.checksum.status", "-e", "frame.len")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) < 100 {

@@ -80,11 +80,11 @@ func (a *rxAssembler) add(port *Port, meta datapath.TunnelMeta, inner []byte, ow
 	if a.gro && len(inner) <= maxMergeFrame {
 		f, ok := packet.ParseGRO(inner)
 		if ok && checksumOK(inner) {
-			a.merge(port, meta, inner, f)
+			a.merge(port, meta, inner, false, f, packet.UDPGROFlow{})
 			return
 		}
 		if u, ok := packet.ParseUDPGRO(inner); ok && checksumOK(inner) {
-			a.mergeUDP(port, meta, inner, u)
+			a.merge(port, meta, inner, true, packet.GROFlow{}, u)
 			return
 		} else if u.Key.Proto != 0 {
 			a.closeFlow(u.Key)
@@ -107,51 +107,32 @@ func (a *rxAssembler) add(port *Port, meta datapath.TunnelMeta, inner []byte, ow
 	a.entries = append(a.entries, rxEntry{port: port, pkt: pkt})
 }
 
-// merge appends a TCP segment to its flow's open super-frame or starts one.
-func (a *rxAssembler) merge(port *Port, meta datapath.TunnelMeta, inner []byte, f packet.GROFlow) {
+// merge appends a TCP segment (udp false, f set) or a UDP datagram (udp
+// true, u set) to its flow's open super-frame, or starts one.
+func (a *rxAssembler) merge(port *Port, meta datapath.TunnelMeta, inner []byte, udp bool, f packet.GROFlow, u packet.UDPGROFlow) {
+	key := f.Key
+	if udp {
+		key = u.Key
+	}
 	for i := len(a.open) - 1; i >= 0; i-- {
 		r := &a.runs[a.open[i]]
-		if r.key != f.Key || r.port != port || r.meta != meta {
+		if r.key != key || r.port != port || r.meta != meta {
 			continue
 		}
-		if r.b.TryAppend(inner, f) {
+		if udp && r.u.TryAppend(inner, u) || !udp && r.b.TryAppend(inner, f) {
 			return
 		}
 		// Same flow, not contiguous: this run is over.
 		a.closeRun(i)
 		break
 	}
-	r, pkt := a.startRun(port, meta, f.Key)
+	r, pkt := a.startRun(port, meta, key)
 	if r == nil {
 		return
 	}
-	if !r.b.Start(pkt.Buf[pkt.Off:], inner, f) {
-		a.abandonRun(port, meta, inner, pkt)
-		return
-	}
-	a.openRun(port, pkt)
-}
-
-// mergeUDP appends a datagram to its flow's open UDP super-frame or starts
-// one (the same rules as merge).
-func (a *rxAssembler) mergeUDP(port *Port, meta datapath.TunnelMeta, inner []byte, f packet.UDPGROFlow) {
-	for i := len(a.open) - 1; i >= 0; i-- {
-		r := &a.runs[a.open[i]]
-		if r.key != f.Key || r.port != port || r.meta != meta {
-			continue
-		}
-		if r.u.TryAppend(inner, f) {
-			return
-		}
-		a.closeRun(i)
-		break
-	}
-	r, pkt := a.startRun(port, meta, f.Key)
-	if r == nil {
-		return
-	}
-	r.udp = true
-	if !r.u.Start(pkt.Buf[pkt.Off:], inner, f) {
+	r.udp = udp
+	dst := pkt.Buf[pkt.Off:]
+	if udp && !r.u.Start(dst, inner, u) || !udp && !r.b.Start(dst, inner, f) {
 		a.abandonRun(port, meta, inner, pkt)
 		return
 	}

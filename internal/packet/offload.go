@@ -404,6 +404,90 @@ type GROFlow struct {
 	PayloadOff, PayloadLen int
 }
 
+// groIP is the Ethernet and IP part of a frame parsed for coalescing.
+type groIP struct {
+	key         GROKey // without the ports
+	tos, ttl    uint8
+	df          bool
+	flowLabel   uint32
+	id          uint16
+	l3, l4, end int // IP header, L4 header, end of the IP packet
+}
+
+// parseGROIP parses what ParseGRO and ParseUDPGRO share: Ethernet with up to
+// two VLAN tags, IPv4 without options, not a fragment, with a valid header
+// checksum (and a total length of at least minTotal), or IPv6 without
+// extension headers (and a payload of at least minPayload), carrying proto,
+// with IP lengths that match the frame's but for Ethernet padding on a frame
+// of at most groMaxPadded bytes. The key's MACs, tags and protocol are set
+// as soon as the frame is Ethernet, its addresses once the IP header parses.
+func parseGROIP(frame []byte, proto uint8, minTotal, minPayload int) (groIP, bool) {
+	var r groIP
+	l, err := ParseL2(frame)
+	if err != nil {
+		return r, false
+	}
+	r.key.DstMAC, r.key.SrcMAC, r.key.Proto = l.Dst, l.Src, proto
+	if l.Tagged {
+		r.key.Tags[0] = be.Uint32(frame[12:])
+	}
+	if l.InnerTagged {
+		r.key.Tags[1] = be.Uint32(frame[16:])
+	}
+	r.l3 = l.L3
+	b := frame[l.L3:]
+	switch l.EtherType {
+	case EtherTypeIPv4:
+		if len(b) < IPv4MinLen || b[0] != 0x45 {
+			return r, false
+		}
+		ip := IPv4(b[:IPv4MinLen])
+		total := ip.TotalLen()
+		if total < minTotal || total > len(b) || ip.IsFragment() || ip.Protocol() != proto || !ip.HeaderChecksumValid() {
+			return r, false
+		}
+		r.tos, r.ttl, r.df, r.id = ip.TOS(), ip.TTL(), ip.DF(), ip.ID()
+		copy(r.key.SrcIP[:], ip[12:16])
+		copy(r.key.DstIP[:], ip[16:20])
+		r.l4, r.end = l.L3+IPv4MinLen, l.L3+total
+	case EtherTypeIPv6:
+		if len(b) < IPv6Len || b[0]>>4 != 6 {
+			return r, false
+		}
+		ip := IPv6(b[:IPv6Len])
+		plen := ip.PayloadLen()
+		if ip.NextHeader() != proto || plen < minPayload || plen > len(b)-IPv6Len {
+			return r, false
+		}
+		r.key.IPv6 = true
+		r.tos, r.flowLabel, r.ttl = ip.TrafficClass(), ip.FlowLabel(), ip.HopLimit()
+		copy(r.key.SrcIP[:], ip[8:24])
+		copy(r.key.DstIP[:], ip[24:40])
+		r.l4, r.end = l.L3+IPv6Len, l.L3+IPv6Len+plen
+	default:
+		return r, false
+	}
+	if r.end != len(frame) && len(frame) > groMaxPadded {
+		return r, false
+	}
+	return r, true
+}
+
+// finishGROIP sets the IP lengths of a merged frame fr whose IP header is at
+// l3 and L4 header at l4 (and the IPv4 header checksum), and returns the
+// pseudo-header sum over the L4 length.
+func finishGROIP(fr []byte, l3, l4 int, v6 bool, proto uint8) uint32 {
+	n := len(fr) - l4
+	if v6 {
+		be.PutUint16(fr[l3+4:], uint16(n))
+		return PseudoHeaderSum(fr[l3+8:l3+24], fr[l3+24:l3+40], proto, n)
+	}
+	ip := IPv4(fr[l3:l4])
+	be.PutUint16(ip[2:], uint16(len(fr)-l3))
+	ip.SetHeaderChecksum()
+	return PseudoHeaderSum(ip[12:16], ip[16:20], proto, n)
+}
+
 // groMaxPadded is the longest frame that may carry Ethernet padding after
 // its IP packet: the 60-byte minimum frame, plus a VLAN tag.
 const groMaxPadded = 64
@@ -425,54 +509,13 @@ const groMaxPadded = 64
 // panics and allocates nothing.
 func ParseGRO(frame []byte) (GROFlow, bool) {
 	var f GROFlow
-	l, err := ParseL2(frame)
-	if err != nil {
+	ip, ok := parseGROIP(frame, ProtoTCP, IPv4MinLen+TCPMinLen, TCPMinLen)
+	f.Key, f.L3, f.L4 = ip.key, ip.l3, ip.l4
+	if !ok {
 		return f, false
 	}
-	f.Key.DstMAC, f.Key.SrcMAC, f.Key.Proto = l.Dst, l.Src, ProtoTCP
-	if l.Tagged {
-		f.Key.Tags[0] = be.Uint32(frame[12:])
-	}
-	if l.InnerTagged {
-		f.Key.Tags[1] = be.Uint32(frame[16:])
-	}
-	f.L3 = l.L3
-	b := frame[l.L3:]
-	var ipEnd int
-	switch l.EtherType {
-	case EtherTypeIPv4:
-		if len(b) < IPv4MinLen || b[0] != 0x45 {
-			return f, false
-		}
-		ip := IPv4(b[:IPv4MinLen])
-		total := ip.TotalLen()
-		if total < IPv4MinLen+TCPMinLen || total > len(b) || ip.IsFragment() || ip.Protocol() != ProtoTCP || !ip.HeaderChecksumValid() {
-			return f, false
-		}
-		f.TOS, f.TTL, f.DF, f.ID = ip.TOS(), ip.TTL(), ip.DF(), ip.ID()
-		copy(f.Key.SrcIP[:], ip[12:16])
-		copy(f.Key.DstIP[:], ip[16:20])
-		f.L4, ipEnd = l.L3+IPv4MinLen, l.L3+total
-	case EtherTypeIPv6:
-		if len(b) < IPv6Len || b[0]>>4 != 6 {
-			return f, false
-		}
-		ip := IPv6(b[:IPv6Len])
-		plen := ip.PayloadLen()
-		if ip.NextHeader() != ProtoTCP || plen < TCPMinLen || plen > len(b)-IPv6Len {
-			return f, false
-		}
-		f.Key.IPv6 = true
-		f.TOS, f.FlowLabel, f.TTL = ip.TrafficClass(), ip.FlowLabel(), ip.HopLimit()
-		copy(f.Key.SrcIP[:], ip[8:24])
-		copy(f.Key.DstIP[:], ip[24:40])
-		f.L4, ipEnd = l.L3+IPv6Len, l.L3+IPv6Len+plen
-	default:
-		return f, false
-	}
-	if ipEnd != len(frame) && len(frame) > groMaxPadded {
-		return f, false
-	}
+	f.TOS, f.TTL, f.DF, f.ID, f.FlowLabel = ip.tos, ip.ttl, ip.df, ip.id, ip.flowLabel
+	ipEnd := ip.end
 	t := TCP(frame[f.L4:ipEnd])
 	// The key is whole from here on, also for a segment that is refused
 	// (a pure ACK, a FIN), so a caller can end that flow's run.
@@ -633,17 +676,10 @@ func (b *GROBuilder) Finish() (frame []byte, g GSO) {
 	}
 	p := &b.first
 	fr := b.dst[:b.end]
-	var pseudo uint32
+	pseudo := finishGROIP(fr, p.L3, p.L4, p.Key.IPv6, ProtoTCP)
 	typ := uint8(GSOTypeTCPv4)
 	if p.Key.IPv6 {
 		typ = GSOTypeTCPv6
-		be.PutUint16(fr[p.L3+4:], uint16(b.end-p.L4))
-		pseudo = PseudoHeaderSum(fr[p.L3+8:p.L3+24], fr[p.L3+24:p.L3+40], ProtoTCP, b.end-p.L4)
-	} else {
-		ip := IPv4(fr[p.L3:p.L4])
-		be.PutUint16(ip[2:], uint16(b.end-p.L3))
-		ip.SetHeaderChecksum()
-		pseudo = PseudoHeaderSum(ip[12:16], ip[16:20], ProtoTCP, b.end-p.L4)
 	}
 	t := fr[p.L4:]
 	if b.psh {

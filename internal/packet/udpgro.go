@@ -34,54 +34,13 @@ type UDPGROFlow struct {
 // allocates nothing.
 func ParseUDPGRO(frame []byte) (UDPGROFlow, bool) {
 	var f UDPGROFlow
-	l, err := ParseL2(frame)
-	if err != nil {
+	ip, ok := parseGROIP(frame, ProtoUDP, IPv4MinLen+UDPLen, UDPLen)
+	f.Key, f.L3, f.L4 = ip.key, ip.l3, ip.l4
+	if !ok {
 		return f, false
 	}
-	f.Key.DstMAC, f.Key.SrcMAC, f.Key.Proto = l.Dst, l.Src, ProtoUDP
-	if l.Tagged {
-		f.Key.Tags[0] = be.Uint32(frame[12:])
-	}
-	if l.InnerTagged {
-		f.Key.Tags[1] = be.Uint32(frame[16:])
-	}
-	f.L3 = l.L3
-	b := frame[l.L3:]
-	var ipEnd int
-	switch l.EtherType {
-	case EtherTypeIPv4:
-		if len(b) < IPv4MinLen || b[0] != 0x45 {
-			return f, false
-		}
-		ip := IPv4(b[:IPv4MinLen])
-		total := ip.TotalLen()
-		if total < IPv4MinLen+UDPLen || total > len(b) || ip.IsFragment() || ip.Protocol() != ProtoUDP || !ip.HeaderChecksumValid() {
-			return f, false
-		}
-		f.TOS, f.TTL, f.DF = ip.TOS(), ip.TTL(), ip.DF()
-		copy(f.Key.SrcIP[:], ip[12:16])
-		copy(f.Key.DstIP[:], ip[16:20])
-		f.L4, ipEnd = l.L3+IPv4MinLen, l.L3+total
-	case EtherTypeIPv6:
-		if len(b) < IPv6Len || b[0]>>4 != 6 {
-			return f, false
-		}
-		ip := IPv6(b[:IPv6Len])
-		plen := ip.PayloadLen()
-		if ip.NextHeader() != ProtoUDP || plen < UDPLen || plen > len(b)-IPv6Len {
-			return f, false
-		}
-		f.Key.IPv6 = true
-		f.TOS, f.FlowLabel, f.TTL = ip.TrafficClass(), ip.FlowLabel(), ip.HopLimit()
-		copy(f.Key.SrcIP[:], ip[8:24])
-		copy(f.Key.DstIP[:], ip[24:40])
-		f.L4, ipEnd = l.L3+IPv6Len, l.L3+IPv6Len+plen
-	default:
-		return f, false
-	}
-	if ipEnd != len(frame) && len(frame) > groMaxPadded {
-		return f, false
-	}
+	f.TOS, f.TTL, f.DF, f.FlowLabel = ip.tos, ip.ttl, ip.df, ip.flowLabel
+	ipEnd := ip.end
 	u := frame[f.L4:ipEnd]
 	f.Key.SrcPort, f.Key.DstPort = be.Uint16(u[0:]), be.Uint16(u[2:])
 	if int(be.Uint16(u[4:])) != len(u) || len(u) == UDPLen {
@@ -158,19 +117,9 @@ func (b *UDPGROBuilder) Finish() (frame []byte, g GSO) {
 	}
 	p := &b.first
 	fr := b.dst[:b.end]
-	ulen := b.end - p.L4
-	var pseudo uint32
-	if p.Key.IPv6 {
-		be.PutUint16(fr[p.L3+4:], uint16(ulen))
-		pseudo = PseudoHeaderSum(fr[p.L3+8:p.L3+24], fr[p.L3+24:p.L3+40], ProtoUDP, ulen)
-	} else {
-		ip := IPv4(fr[p.L3:p.L4])
-		be.PutUint16(ip[2:], uint16(b.end-p.L3))
-		ip.SetHeaderChecksum()
-		pseudo = PseudoHeaderSum(ip[12:16], ip[16:20], ProtoUDP, ulen)
-	}
+	pseudo := finishGROIP(fr, p.L3, p.L4, p.Key.IPv6, ProtoUDP)
 	u := fr[p.L4:]
-	be.PutUint16(u[4:], uint16(ulen))
+	be.PutUint16(u[4:], uint16(b.end-p.L4))
 	be.PutUint16(u[6:], Fold(pseudo))
 	return fr, GSO{Type: GSOTypeUDPL4, Size: p.PayloadLen, HdrLen: p.PayloadOff, NeedsCsum: true, CsumStart: p.L4, CsumOffset: 6}
 }
