@@ -280,20 +280,23 @@ func markChecksum(p *datapath.Packet, superMSS int, port *Port) {
 		return
 	}
 	partial := s.Field(f) == packet.Fold(s.Pseudo)
-	tcp := s.Offset == 16
-	super := tcp && len(f) > 1518+8 && s.End-s.Start > 1500
+	// A TCP frame whose payload is more than one segment — the segment size
+	// the kernel reported, or the largest the tunnel carries — is a
+	// super-frame (a jumbo frame within the MSS is not).
+	super := false
+	var hl, mss int
+	if s.Offset == 16 && len(f) > 1518+8 {
+		hl = s.Start + int(f[s.Start+12]>>4)*4
+		mss = superMSS
+		if mss <= 0 {
+			mss = port.VMMTU() - (hl - packet.EthernetLen)
+		}
+		super = mss > 0 && s.End-hl > mss
+	}
 	if !partial && !super {
 		return
 	}
 	if super {
-		hl := s.Start + int(f[s.Start+12]>>4)*4
-		mss := superMSS
-		if mss <= 0 || mss > 9000 {
-			mss = port.VMMTU() - (hl - packet.EthernetLen)
-		}
-		if mss <= 0 {
-			return
-		}
 		typ := uint8(packet.GSOTypeTCPv4)
 		if s.IPv6 {
 			typ = packet.GSOTypeTCPv6
