@@ -66,6 +66,7 @@ func TestCLIExitCodesErrorsAndJSON(t *testing.T) {
 		{[]string{"fdb", "add", "br0", "02:00:00:00:00:01", "pa", "--vlan", "30"}, "vlan"},
 		{[]string{"fdb", "show", "br0", "--vlan", "5000"}, "vlan"},
 		{[]string{"port", "add", "br0", "px", "--type", "tap", "--bogus-flag"}, "bogus-flag"},
+		{[]string{"daemon", "--offload", "fast", "--state-dir", t.TempDir()}, "offload"},
 	}
 	for _, r := range rejected {
 		out, code := cli(t, d, r.args...)

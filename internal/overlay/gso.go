@@ -237,13 +237,14 @@ func (p *Port) runEnd(batch []datapath.Out, prep []txFrame, i int) int {
 }
 
 // sendRun sends a run of small frames (see runEnd) as one UDP GSO send to
-// each destination: the frames are copied behind their tunnel headers into
-// one buffer. It returns false, having sent nothing, if the run must go out
-// one by one after all.
-func (p *Port) sendRun(batch []datapath.Out, prep []txFrame, dsts []netip.Addr) bool {
+// each destination in turn: the frames are copied behind their tunnel
+// headers into one buffer. It returns how many destinations it served; the
+// caller sends the run to the rest one frame at a time (GSO is impossible
+// for this flow, or the kernel just refused it).
+func (p *Port) sendRun(batch []datapath.Out, prep []txFrame, dsts []netip.Addr) int {
 	fd := p.gsoSock(prep[0].sport)
 	if fd < 0 {
-		return false
+		return 0
 	}
 	st := &p.gso
 	if st.buf == nil {
@@ -260,30 +261,11 @@ func (p *Port) sendRun(batch []datapath.Out, prep []txFrame, dsts []netip.Addr) 
 	if p.cfg.InheritTOS {
 		tos = innerTOS(prep[0].inner)
 	}
-	for k, dst := range dsts {
-		if !p.sendGSO(fd, dst, st.buf[:off], chunk, tos) {
-			if k == 0 {
-				return false
-			}
-			// GSO went away mid-flood: the rest one by one.
-			n := 0
-			needSum := p.cfg.Encap != GRE && (p.v6 || !p.cfg.NoUDPCsum)
-			for _, d := range dsts[k:] {
-				for i, f := range prep {
-					var sum uint32
-					if needSum {
-						sum = packet.Checksum(f.inner, 0)
-					}
-					p.queueRaw(&n, d, batch[i].VNI, f.inner, f.sport, tos, sum, needSum)
-				}
-			}
-			if n > 0 {
-				p.flush(n)
-			}
-			return true
-		}
+	done := 0
+	for done < len(dsts) && p.sendGSO(fd, dsts[done], st.buf[:off], chunk, tos) {
+		done++
 	}
-	return true
+	return done
 }
 
 // evenSegments reports whether every segment but the last is size bytes

@@ -266,28 +266,30 @@ func (p *Port) Send(batch []datapath.Out) {
 			i++
 			continue
 		}
-		if j := p.runEnd(batch, prep, i); j-i >= 2 {
+		j := p.runEnd(batch, prep, i)
+		if j-i >= 2 {
 			if n > 0 { // what is queued goes first: a flow keeps its order
 				p.flush(n)
 				n = 0
 			}
-			if p.sendRun(batch[i:j], prep[i:j], dsts) {
-				i = j
-				continue
+			dsts = dsts[p.sendRun(batch[i:j], prep[i:j], dsts):]
+		}
+		// One datagram per frame and destination for what GSO did not send.
+		for k := i; k < j && len(dsts) > 0; k++ {
+			inner := prep[k].inner
+			var innerSum uint32
+			if needSum {
+				innerSum = packet.Checksum(inner, 0)
+			}
+			tos := p.cfg.TOS
+			if p.cfg.InheritTOS {
+				tos = innerTOS(inner)
+			}
+			for _, dst := range dsts {
+				p.queueRaw(&n, dst, batch[k].VNI, inner, prep[k].sport, tos, innerSum, needSum)
 			}
 		}
-		var innerSum uint32
-		if needSum {
-			innerSum = packet.Checksum(f.inner, 0)
-		}
-		tos := p.cfg.TOS
-		if p.cfg.InheritTOS {
-			tos = innerTOS(f.inner)
-		}
-		for _, dst := range dsts {
-			p.queueRaw(&n, dst, o.VNI, f.inner, f.sport, tos, innerSum, needSum)
-		}
-		i++
+		i = j
 	}
 	if n > 0 {
 		p.flush(n)

@@ -79,17 +79,20 @@ func newRxAssembler(gro bool) *rxAssembler {
 func (a *rxAssembler) add(port *Port, meta datapath.TunnelMeta, inner []byte, own *datapath.Packet, off int, superMSS int) {
 	if a.gro && len(inner) <= maxMergeFrame {
 		f, ok := packet.ParseGRO(inner)
-		if ok && checksumOK(inner) {
+		switch {
+		case ok && checksumOK(inner):
 			a.merge(port, meta, inner, false, f, packet.UDPGROFlow{})
 			return
-		}
-		if u, ok := packet.ParseUDPGRO(inner); ok && checksumOK(inner) {
-			a.merge(port, meta, inner, true, packet.GROFlow{}, u)
-			return
-		} else if u.Key.Proto != 0 {
+		case f.Key.SrcPort != 0 || f.Key.DstPort != 0:
+			a.closeFlow(f.Key) // TCP, but not to be merged (an ACK, a FIN)
+		default:
+			u, ok := packet.ParseUDPGRO(inner)
+			if ok && checksumOK(inner) {
+				a.merge(port, meta, inner, true, packet.GROFlow{}, u)
+				return
+			}
 			a.closeFlow(u.Key)
 		}
-		a.closeFlow(f.Key)
 	}
 	var pkt *datapath.Packet
 	if own != nil {
