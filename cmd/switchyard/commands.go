@@ -171,7 +171,7 @@ func tunnelSettings(p *parsed) (*config.Tunnel, error) {
 func cmdPort(sub string, argv []string, out io.Writer) error {
 	switch sub {
 	case "add":
-		p, err := parse("port add", argv, merge(vlanFlags, tunnelFlags, flagSpec{"type": true, "netns": true, "peer": true}))
+		p, err := parse("port add", argv, merge(vlanFlags, tunnelFlags, flagSpec{"type": true, "netns": true, "peer": true, "ofport": true}))
 		if err != nil {
 			return err
 		}
@@ -179,6 +179,12 @@ func cmdPort(sub string, argv []string, out io.Writer) error {
 			return err
 		}
 		port := config.Port{Bridge: p.args[0], Name: p.args[1], Type: p.flags["type"], NetNS: p.flags["netns"], Peer: p.flags["peer"]}
+		if port.OFPort, err = p.intFlag("ofport", "1-65279"); err != nil {
+			return err
+		}
+		if p.set["ofport"] && (port.OFPort < 1 || port.OFPort > 65279) {
+			return usagef("ofport: %d is not valid; allowed: 1-65279", port.OFPort)
+		}
 		if port.Type == "" {
 			return usagef("type: missing; allowed: %s", join(config.PortTypes))
 		}
@@ -329,10 +335,10 @@ func portTable(out io.Writer, ports []api.PortStatus) {
 		if p.Reason != "" {
 			status += " (" + p.Reason + ")"
 		}
-		rows = append(rows, []string{p.Name, p.Type, mode, vlans, orDash(where), status, orDash(strings.Join(p.Offloads, ",")),
+		rows = append(rows, []string{p.Name, strconv.Itoa(p.OFPort), p.Type, mode, vlans, orDash(where), status, orDash(strings.Join(p.Offloads, ",")),
 			strconv.FormatUint(p.Stats.RxPackets, 10), strconv.FormatUint(p.Stats.TxPackets, 10), strconv.FormatUint(sumDrops(p.Stats.Drops), 10)})
 	}
-	table(out, "PORT\tTYPE\tMODE\tVLANS\tWHERE\tSTATUS\tOFFLOAD\tRX\tTX\tDROPS", rows)
+	table(out, "PORT\tOFPORT\tTYPE\tMODE\tVLANS\tWHERE\tSTATUS\tOFFLOAD\tRX\tTX\tDROPS", rows)
 }
 
 func orDash(s string) string {

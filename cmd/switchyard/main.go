@@ -30,12 +30,12 @@ import (
 
 const usage = `switchyard — virtual switching and overlay networks
 
-  switchyard daemon [--state-dir DIR] [--socket PATH] [--log-level debug|info|warn] [--offload on|off]
+  switchyard daemon [--state-dir DIR] [--socket PATH] [--log-level debug|info|warn] [--offload on|off] [--devices os|memory]
   switchyard bridge add|set NAME [--fdb-aging SECONDS] [--fdb-max N] [--fdb-full-policy refuse|evict-oldest]
   switchyard bridge del NAME
   switchyard bridge list
   switchyard port add BRIDGE NAME --type tap|system|internal|patch|vxlan|geneve|gre
-        [--netns NS] [--peer NAME] [VLAN flags] [--no-learning] [tunnel flags]
+        [--netns NS] [--peer NAME] [--ofport N] [VLAN flags] [--no-learning] [tunnel flags]
   switchyard port set BRIDGE NAME [VLAN flags] [--no-learning|--learning]
   switchyard port del BRIDGE NAME
   switchyard port list BRIDGE
@@ -44,6 +44,13 @@ const usage = `switchyard — virtual switching and overlay networks
   switchyard fdb add BRIDGE MAC PORT [--vlan VID] [--remote IP]
   switchyard fdb del BRIDGE MAC [--vlan VID]
   switchyard fdb flush BRIDGE [--port P] [--vlan VID]
+  switchyard flow add BRIDGE 'FLOW' | flow add BRIDGE --file FLOWS
+  switchyard flow mod BRIDGE 'MATCH,actions=…' [--strict]
+  switchyard flow del BRIDGE [MATCH] [--strict]
+  switchyard flow dump BRIDGE [MATCH] [--table N]
+  switchyard trace BRIDGE 'in_port=PORT,FIELD=VALUE,…' [--packet HEX]
+  switchyard trace --live BRIDGE PORT [--count N]
+  switchyard dpctl dump-flows [BRIDGE]
   switchyard show
   switchyard stats [BRIDGE [PORT]]
   switchyard lab up [--hosts N] [--tenants T] [--vms-per-host V] [--encap vxlan|geneve|gre]
@@ -130,12 +137,26 @@ func dispatch(argv []string, out io.Writer) error {
 			return err
 		}
 		return cmdLab(s, r, out)
+	case "flow":
+		s, r, err := sub()
+		if err != nil {
+			return err
+		}
+		return cmdFlow(s, r, out)
+	case "trace":
+		return cmdTrace(rest, out)
+	case "dpctl":
+		s, r, err := sub()
+		if err != nil {
+			return err
+		}
+		return cmdDpctl(s, r, out)
 	}
 	return usagef("unknown command %q; see `switchyard help`", cmd)
 }
 
 func runDaemon(argv []string) error {
-	p, err := parse("daemon", argv, flagSpec{"state-dir": true, "log-level": true, "offload": true})
+	p, err := parse("daemon", argv, flagSpec{"state-dir": true, "log-level": true, "offload": true, "devices": true})
 	if err != nil {
 		return err
 	}
@@ -163,7 +184,15 @@ func runDaemon(argv []string) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	return vswitchd.Run(ctx, vswitchd.Options{StateDir: p.flags["state-dir"], Socket: socketPath(p), Logger: log, NoOffload: noOffload})
+	memory := false
+	switch p.flags["devices"] {
+	case "", "os":
+	case "memory":
+		memory = true
+	default:
+		return usagef("devices %q is not valid; allowed: os, memory", p.flags["devices"])
+	}
+	return vswitchd.Run(ctx, vswitchd.Options{StateDir: p.flags["state-dir"], Socket: socketPath(p), Logger: log, NoOffload: noOffload, Memory: memory})
 }
 
 func socketPath(p *parsed) string {

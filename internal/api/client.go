@@ -158,3 +158,87 @@ func (c *Client) FlushFDB(bridge string, r FDBRequest) (int, error) {
 	err := c.do("POST", "/v1/bridges/"+url.PathEscape(bridge)+"/fdb/flush", r, &res)
 	return res.Removed, err
 }
+
+// AddFlows adds rules (ovs-ofctl lines), all or nothing.
+func (c *Client) AddFlows(bridge string, flows []string) (FlowResult, error) {
+	var res FlowResult
+	return res, c.do("POST", "/v1/bridges/"+url.PathEscape(bridge)+"/flows", FlowsRequest{Flows: flows}, &res)
+}
+
+// ModFlows modifies rules.
+func (c *Client) ModFlows(bridge string, r FlowModRequest) (FlowResult, error) {
+	var res FlowResult
+	return res, c.do("POST", "/v1/bridges/"+url.PathEscape(bridge)+"/flows/modify", r, &res)
+}
+
+// DelFlows deletes rules.
+func (c *Client) DelFlows(bridge string, r FlowDelRequest) (FlowResult, error) {
+	var res FlowResult
+	return res, c.do("POST", "/v1/bridges/"+url.PathEscape(bridge)+"/flows/delete", r, &res)
+}
+
+// DumpFlows lists rules that match selects (table < 0: every table).
+func (c *Client) DumpFlows(bridge, match string, table int) ([]FlowEntry, error) {
+	q := url.Values{}
+	if match != "" {
+		q.Set("match", match)
+	}
+	if table >= 0 {
+		q.Set("table", fmt.Sprint(table))
+	}
+	var out []FlowEntry
+	return out, c.do("GET", "/v1/bridges/"+url.PathEscape(bridge)+"/flows?"+q.Encode(), nil, &out)
+}
+
+// Trace traces a frame through a bridge.
+func (c *Client) Trace(bridge string, r TraceRequest) (*TraceResult, error) {
+	var res TraceResult
+	return &res, c.do("POST", "/v1/bridges/"+url.PathEscape(bridge)+"/trace", r, &res)
+}
+
+// TraceLive traces the next count frames arriving on port; each trace is
+// passed to fn as it comes. ctx bounds the wait.
+func (c *Client) TraceLive(ctx context.Context, bridge, port string, count int, fn func(*TraceResult)) error {
+	q := url.Values{"port": {port}, "count": {fmt.Sprint(count)}}
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://switchyard/v1/bridges/"+url.PathEscape(bridge)+"/trace/live?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	hc := *c.http
+	hc.Timeout = 0 // the stream lasts as long as ctx
+	resp, err := hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &UnreachableError{Socket: c.Socket, Err: err}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		raw, _ := io.ReadAll(resp.Body)
+		var eb ErrorBody
+		if json.Unmarshal(raw, &eb) == nil && eb.Error != nil {
+			eb.Error.Status = resp.StatusCode
+			return eb.Error
+		}
+		return &Error{Status: resp.StatusCode, Code: CodeInternal, Message: string(raw)}
+	}
+	dec := json.NewDecoder(resp.Body)
+	for i := 0; i < count; i++ {
+		var tr TraceResult
+		if err := dec.Decode(&tr); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("live trace: %w", err)
+		}
+		fn(&tr)
+	}
+	return nil
+}
+
+// DatapathFlows lists a bridge's decision cache.
+func (c *Client) DatapathFlows(bridge string) ([]DatapathFlow, error) {
+	var out []DatapathFlow
+	return out, c.do("GET", "/v1/bridges/"+url.PathEscape(bridge)+"/dpctl/flows", nil, &out)
+}

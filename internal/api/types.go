@@ -3,6 +3,8 @@
 package api
 
 import (
+	"fmt"
+
 	"github.com/switchyard-net/switchyard/internal/config"
 	"github.com/switchyard-net/switchyard/internal/datapath"
 )
@@ -14,6 +16,8 @@ type Error struct {
 	Field   string `json:"field,omitempty"`
 	Message string `json:"message"`
 	Allowed string `json:"allowed,omitempty"`
+	// Offset is the 1-based position in the input text (a flow) at fault.
+	Offset int `json:"offset,omitempty"`
 	// Status is the HTTP status (not sent).
 	Status int `json:"-"`
 }
@@ -26,16 +30,20 @@ func (e *Error) Error() string {
 	if e.Allowed != "" {
 		msg += "; allowed: " + e.Allowed
 	}
+	if e.Offset > 0 {
+		msg += fmt.Sprintf(" (at character %d)", e.Offset)
+	}
 	return msg
 }
 
 // Error codes.
 const (
-	CodeInvalid  = "invalid_argument"
-	CodeNotFound = "not_found"
-	CodeExists   = "already_exists"
-	CodeFailed   = "failed_precondition"
-	CodeInternal = "internal"
+	CodeInvalid     = "invalid_argument"
+	CodeNotFound    = "not_found"
+	CodeExists      = "already_exists"
+	CodeFailed      = "failed_precondition"
+	CodeInternal    = "internal"
+	CodeUnsupported = "unimplemented"
 )
 
 // ErrorBody wraps Error on the wire.
@@ -46,7 +54,6 @@ type ErrorBody struct {
 // PortStatus is a port's configuration, runtime status and counters.
 type PortStatus struct {
 	config.Port
-	Number   uint16             `json:"number,omitempty"`
 	Status   string             `json:"status"` // up, down, error
 	Reason   string             `json:"reason,omitempty"`
 	MTU      int                `json:"mtu,omitempty"`
@@ -63,7 +70,10 @@ type BridgeStatus struct {
 	MaxLearned   int               `json:"max_learned"`
 	FullPolicy   string            `json:"full_policy"`
 	FDB          datapath.FDBStats `json:"fdb"`
-	Ports        []PortStatus      `json:"ports"`
+	// Cache is the decision cache's counters; Rules the number of rules.
+	Cache datapath.CacheStats `json:"cache"`
+	Rules int                 `json:"rules"`
+	Ports []PortStatus        `json:"ports"`
 }
 
 // Show is the answer of GET /v1/show.
@@ -111,4 +121,78 @@ type Runtime struct {
 	Mallocs    uint64 `json:"mallocs"`
 	Uptime     string `json:"uptime"`
 	Version    string `json:"version"`
+}
+
+// FlowsRequest adds rules (POST /v1/bridges/{name}/flows): lines in
+// ovs-ofctl syntax, applied all or nothing.
+type FlowsRequest struct {
+	Flows []string `json:"flows"`
+}
+
+// FlowModRequest modifies rules (POST /v1/bridges/{name}/flows/modify).
+type FlowModRequest struct {
+	Flow   string `json:"flow"`
+	Strict bool   `json:"strict,omitempty"`
+}
+
+// FlowDelRequest deletes the rules a match selects (POST
+// /v1/bridges/{name}/flows/delete); an empty match deletes every rule.
+type FlowDelRequest struct {
+	Match  string `json:"match,omitempty"`
+	Strict bool   `json:"strict,omitempty"`
+}
+
+// FlowResult says what a flow change did.
+type FlowResult struct {
+	Added    int `json:"added"`
+	Modified int `json:"modified"`
+	Deleted  int `json:"deleted"`
+}
+
+// FlowEntry is one rule with its counters (GET /v1/bridges/{name}/flows).
+type FlowEntry struct {
+	Table       uint8    `json:"table"`
+	Priority    uint16   `json:"priority"`
+	Cookie      string   `json:"cookie"`
+	Duration    float64  `json:"duration_s"`
+	Packets     uint64   `json:"n_packets"`
+	Bytes       uint64   `json:"n_bytes"`
+	IdleAge     uint32   `json:"idle_age"`
+	IdleTimeout uint16   `json:"idle_timeout,omitempty"`
+	HardTimeout uint16   `json:"hard_timeout,omitempty"`
+	Flags       []string `json:"flags,omitempty"`
+	Match       string   `json:"match"`
+	Actions     string   `json:"actions"`
+	Origin      string   `json:"origin"`
+	// Text is the line as ovs-ofctl dump-flows prints it.
+	Text string `json:"text"`
+}
+
+// TraceRequest traces a frame (POST /v1/bridges/{name}/trace): Flow is a
+// match giving in_port and the fields of the frame, or Packet is the whole
+// frame in hex (with in_port in Flow).
+type TraceRequest struct {
+	Flow   string `json:"flow"`
+	Packet string `json:"packet,omitempty"`
+}
+
+// TraceResult is a trace: the tree, the outputs, and the megaflow the
+// decision would be cached as.
+type TraceResult struct {
+	Root     *datapath.TraceNode    `json:"root"`
+	Outputs  []datapath.TraceOutput `json:"outputs"`
+	Megaflow string                 `json:"megaflow"`
+	// Text is the tree rendered as indented lines.
+	Text string `json:"text"`
+}
+
+// DatapathFlow is one entry of the decision cache (GET
+// /v1/bridges/{name}/dpctl/flows), as ovs-appctl dpctl/dump-flows shows one.
+type DatapathFlow struct {
+	Match   string  `json:"match"`
+	Actions string  `json:"actions"`
+	Packets uint64  `json:"packets"`
+	Bytes   uint64  `json:"bytes"`
+	Used    float64 `json:"used_s"` // seconds since the last hit (-1: never)
+	Text    string  `json:"text"`
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/switchyard-net/switchyard/internal/datapath"
+	"github.com/switchyard-net/switchyard/internal/errs"
 )
 
 // Port types.
@@ -45,6 +46,8 @@ type Bridge struct {
 	FDBMax int `json:"fdb_max,omitempty"`
 	// FDBFullPolicy is refuse (default) or evict-oldest.
 	FDBFullPolicy string `json:"fdb_full_policy,omitempty"`
+	// FlowCacheMax bounds the decision cache (0 = default, 65536).
+	FlowCacheMax int `json:"flow_cache_max,omitempty"`
 }
 
 // Port is a port's configuration.
@@ -61,6 +64,11 @@ type Port struct {
 	// Created says Switchyard created the OS device (a TAP it made, a veth
 	// pair), so removing the port removes it; adopted devices stay.
 	Created bool `json:"created,omitempty"`
+	// OFPort is the port's stable OpenFlow port number on its bridge
+	// (1-65279), given with --ofport or assigned when the port is added:
+	// the lowest number no other port of the bridge holds. It is stored,
+	// so it survives restarts, and reused only after the port is deleted.
+	OFPort int `json:"ofport,omitempty"`
 
 	VLAN         int    `json:"vlan,omitempty"`          // access VLAN
 	Trunks       string `json:"trunks,omitempty"`        // "10,20-30"; empty = all
@@ -124,6 +132,35 @@ func (c *Config) Clone() *Config {
 	return n
 }
 
+// AssignOFPorts gives every port without a port number the lowest number
+// no other port of its bridge holds (ports in name order).
+func (c *Config) AssignOFPorts() {
+	used := map[string]map[int]bool{}
+	var names []string
+	for n, p := range c.Ports {
+		names = append(names, n)
+		if used[p.Bridge] == nil {
+			used[p.Bridge] = map[int]bool{}
+		}
+		if p.OFPort != 0 {
+			used[p.Bridge][p.OFPort] = true
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		p := c.Ports[n]
+		if p.OFPort != 0 {
+			continue
+		}
+		no := 1
+		for used[p.Bridge][no] {
+			no++
+		}
+		p.OFPort = no
+		used[p.Bridge][no] = true
+	}
+}
+
 // BridgeNames returns the bridges' names, sorted.
 func (c *Config) BridgeNames() []string {
 	var l []string
@@ -147,22 +184,11 @@ func (c *Config) PortsOf(bridge string) []*Port {
 }
 
 // Error is a validation error: the field at fault, what is wrong, and the
-// allowed values.
-type Error struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-	Allowed string `json:"allowed,omitempty"`
-}
-
-func (e *Error) Error() string {
-	if e.Allowed != "" {
-		return fmt.Sprintf("%s: %s; allowed: %s", e.Field, e.Message, e.Allowed)
-	}
-	return fmt.Sprintf("%s: %s", e.Field, e.Message)
-}
+// allowed values (the project's one domain error type).
+type Error = errs.Error
 
 func errf(field, allowed, format string, a ...any) *Error {
-	return &Error{Field: field, Message: fmt.Sprintf(format, a...), Allowed: allowed}
+	return errs.Invalidf(field, allowed, format, a...)
 }
 
 const nameAllowed = "1-15 bytes of letters, digits, '-', '_', '.'"
@@ -201,9 +227,18 @@ func (c *Config) Validate() error {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	ofports := map[string]string{}
 	for _, n := range names {
-		if err := c.validatePort(c.Ports[n]); err != nil {
+		p := c.Ports[n]
+		if err := c.validatePort(p); err != nil {
 			return err
+		}
+		if p.OFPort != 0 {
+			k := fmt.Sprintf("%s/%d", p.Bridge, p.OFPort)
+			if other, dup := ofports[k]; dup {
+				return errs.Existsf("ofport", "port number %d is taken by port %q on bridge %q", p.OFPort, other, p.Bridge)
+			}
+			ofports[k] = p.Name
 		}
 	}
 	seen := map[string]bool{}
@@ -220,23 +255,27 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// DatapathConfig converts the bridge settings to the engine's.
+// DatapathConfig converts the bridge settings to the engine's, which
+// validates them (the ranges live there).
 func (b *Bridge) DatapathConfig() (datapath.BridgeConfig, error) {
 	var cfg datapath.BridgeConfig
-	if b.FDBAging != 0 && (b.FDBAging < 10 || b.FDBAging > 1_000_000) {
-		return cfg, errf("fdb-aging", "10-1000000 seconds", "%d", b.FDBAging)
-	}
-	if b.FDBMax != 0 && (b.FDBMax < 1 || b.FDBMax > 1<<24) {
-		return cfg, errf("fdb-max", "1-16777216", "%d", b.FDBMax)
-	}
 	policy, err := datapath.ParseFullPolicy(b.FDBFullPolicy)
 	if err != nil {
-		return cfg, errf("fdb-full-policy", "refuse, evict-oldest", "%q", b.FDBFullPolicy)
+		return cfg, err
+	}
+	switch {
+	case b.FDBAging < 0:
+		return cfg, errf("fdb-aging", datapath.AllowedAging, "%d", b.FDBAging)
+	case b.FDBMax < 0:
+		return cfg, errf("fdb-max", datapath.AllowedFDBMax, "%d", b.FDBMax)
+	case b.FlowCacheMax < 0:
+		return cfg, errf("flow-cache-max", datapath.AllowedCacheMax, "%d", b.FlowCacheMax)
 	}
 	cfg.AgingTime = timeSeconds(b.FDBAging)
 	cfg.MaxLearned = b.FDBMax
 	cfg.FullPolicy = policy
-	return cfg, nil
+	cfg.CacheMax = b.FlowCacheMax
+	return cfg, cfg.Validate()
 }
 
 func (c *Config) validatePort(p *Port) error {
@@ -292,6 +331,9 @@ func (c *Config) validatePort(p *Port) error {
 			return err
 		}
 	}
+	if p.OFPort < 0 || p.OFPort > datapath.MaxOFPort {
+		return errf("ofport", fmt.Sprintf("1-%d", datapath.MaxOFPort), "%d", p.OFPort)
+	}
 	_, err := p.DatapathConfig()
 	return err
 }
@@ -308,37 +350,28 @@ func checkNSName(ns string) error {
 func (p *Port) DatapathConfig() (datapath.PortConfig, error) {
 	var cfg datapath.PortConfig
 	cfg.NoLearning = p.NoLearning
+	if p.VLAN < 0 || p.VLAN > datapath.MaxVID {
+		return cfg, errf("vlan", datapath.AllowedVID, "%d", p.VLAN)
+	}
+	if p.NativeVLAN < 0 || p.NativeVLAN > datapath.MaxVID {
+		return cfg, errf("native-vlan", datapath.AllowedVID, "%d", p.NativeVLAN)
+	}
+	if p.Trunks != "" {
+		set, err := datapath.ParseVLANList(p.Trunks)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Trunks = set
+	}
+	cfg.NativeVLAN, cfg.NativeTagged = uint16(p.NativeVLAN), p.NativeTagged
+	cfg.Mode = datapath.ModeTrunk
 	if p.VLAN != 0 {
-		if p.VLAN < 1 || p.VLAN > datapath.MaxVID {
-			return cfg, errf("vlan", "1-4094", "%d", p.VLAN)
-		}
-		if p.Trunks != "" || p.NativeVLAN != 0 || p.NativeTagged {
-			return cfg, errf("vlan", "either --vlan or --trunk/--native-vlan/--native-tagged", "an access port (vlan %d) cannot also be a trunk", p.VLAN)
-		}
-		cfg.Mode, cfg.VLAN = datapath.ModeAccess, uint16(p.VLAN)
-	} else {
-		cfg.Mode = datapath.ModeTrunk
-		if p.Trunks != "" {
-			set, err := datapath.ParseVLANList(p.Trunks)
-			if err != nil {
-				return cfg, errf("trunk", "VLAN IDs 1-4094 as a list, like 10,20,30-40", "%v", err)
-			}
-			cfg.Trunks = set
-		}
-		if p.NativeVLAN != 0 {
-			if p.NativeVLAN < 1 || p.NativeVLAN > datapath.MaxVID {
-				return cfg, errf("native-vlan", "1-4094", "%d", p.NativeVLAN)
-			}
-			cfg.NativeVLAN = uint16(p.NativeVLAN)
-		}
-		if p.NativeTagged && p.NativeVLAN == 0 {
-			return cfg, errf("native-tagged", "with --native-vlan", "native-tagged needs a native VLAN")
-		}
-		cfg.NativeTagged = p.NativeTagged
+		cfg.Mode, cfg.VLAN = datapath.ModeAccess, uint16(p.VLAN) // with trunk settings: refused by Validate
 	}
 	if t := p.Tunnel; t != nil {
 		cfg.Tunnel = true
 		cfg.VNI = uint32(t.VNI)
+		cfg.TunnelLocal, _ = netip.ParseAddr(t.Local)
 		if t.VNIMap != "" {
 			m, err := ParseVNIMap(t.VNIMap)
 			if err != nil {
@@ -350,10 +383,7 @@ func (p *Port) DatapathConfig() (datapath.PortConfig, error) {
 			cfg.VNIs = m
 		}
 	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, errf("vlan", "see the message", "%v", err)
-	}
-	return cfg, nil
+	return cfg, cfg.Validate()
 }
 
 // ParseVNIMap parses "10:5001,20:5002" into VLAN → VNI.
@@ -455,7 +485,7 @@ func (c *Config) validateFDB(e StaticFDB) error {
 		return errf("vlan", "0-4094 (0 = untagged)", "%d", e.VLAN)
 	}
 	cfg, _ := p.DatapathConfig()
-	if !carries(cfg, uint16(e.VLAN)) {
+	if !cfg.Carries(uint16(e.VLAN)) {
 		return errf("vlan", "a VLAN the port carries", "port %q does not carry vlan %d", e.Port, e.VLAN)
 	}
 	if e.Remote != "" {
@@ -467,20 +497,4 @@ func (c *Config) validateFDB(e StaticFDB) error {
 		}
 	}
 	return nil
-}
-
-// carries mirrors the engine's VLAN membership rule (see datapath.compile).
-func carries(c datapath.PortConfig, vlan uint16) bool {
-	switch {
-	case c.Mode == datapath.ModeAccess:
-		return vlan == c.VLAN
-	case len(c.VNIs) > 0:
-		_, ok := c.VNIs[vlan]
-		return ok
-	case vlan == c.NativeVLAN && (c.NativeVLAN != 0 || c.Trunks.IsEmpty()):
-		return true
-	case vlan == 0:
-		return false
-	}
-	return c.Trunks.IsEmpty() || c.Trunks.Has(vlan)
 }

@@ -2,7 +2,6 @@ package config
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,12 +9,19 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/switchyard-net/switchyard/internal/errs"
 )
 
 var (
 	bucket      = []byte("switchyard")
 	keyConfig   = []byte("config")
 	keyRevision = []byte("revision")
+	// flowsBucket holds one bucket per bridge: rule identity → rule line
+	// (ovs-ofctl syntax with port numbers), plus keyFlowsInit once the
+	// bridge's rules were written (so a new bridge gets its default rule).
+	flowsBucket  = []byte("flows")
+	keyFlowsInit = []byte("\x00initialized")
 )
 
 // Store is the persistent configuration: a bbolt database file in the state
@@ -59,8 +65,18 @@ func Open(dir string) (*Store, error) {
 			}
 			s.cur = c
 		}
+		if _, err := tx.CreateBucketIfNotExists(flowsBucket); err != nil {
+			return err
+		}
 		if raw := b.Get(keyRevision); raw != nil {
 			fmt.Sscan(string(raw), &s.rev)
+		}
+		// Stores written before ports had stable numbers: give them
+		// theirs now, once.
+		before, _ := json.Marshal(s.cur)
+		s.cur.AssignOFPorts()
+		if after, _ := json.Marshal(s.cur); string(after) != string(before) {
+			return b.Put(keyConfig, after)
 		}
 		return nil
 	})
@@ -91,6 +107,7 @@ func (s *Store) Update(fn func(c *Config) error) (uint64, error) {
 	if err := fn(next); err != nil {
 		return s.rev, err
 	}
+	next.AssignOFPorts() // every stored port has its stable number
 	if err := next.Validate(); err != nil {
 		return s.rev, err
 	}
@@ -103,6 +120,15 @@ func (s *Store) Update(fn func(c *Config) error) (uint64, error) {
 		b := tx.Bucket(bucket)
 		if err := b.Put(keyConfig, raw); err != nil {
 			return err
+		}
+		// A bridge that goes takes its stored rules with it.
+		fb := tx.Bucket(flowsBucket)
+		for name := range s.cur.Bridges {
+			if _, kept := next.Bridges[name]; !kept && fb.Bucket([]byte(name)) != nil {
+				if err := fb.DeleteBucket([]byte(name)); err != nil {
+					return err
+				}
+			}
 		}
 		return b.Put(keyRevision, []byte(fmt.Sprint(rev)))
 	})
@@ -129,10 +155,55 @@ func (s *Store) Watch() <-chan struct{} {
 	return w
 }
 
-// ErrNotFound is returned (wrapped) when a named object does not exist.
-var ErrNotFound = errors.New("not found")
+// Flows returns the stored rules of bridge (lines in ovs-ofctl syntax,
+// ports by number) and whether any were ever stored for it.
+func (s *Store) Flows(bridge string) (lines []string, initialized bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(flowsBucket).Bucket([]byte(bridge))
+		if b == nil {
+			return nil
+		}
+		initialized = b.Get(keyFlowsInit) != nil
+		return b.ForEach(func(k, v []byte) error {
+			if string(k) != string(keyFlowsInit) {
+				lines = append(lines, string(v))
+			}
+			return nil
+		})
+	})
+	return lines, initialized, err
+}
 
-// ErrExists is returned (wrapped) when a named object already exists.
-var ErrExists = errors.New("already exists")
+// WriteFlows stores a change of bridge's rules in one transaction: put maps
+// rule identities to lines, del lists identities to remove. The bridge must
+// exist. The change is on disk when WriteFlows returns.
+func (s *Store) WriteFlows(bridge string, put map[string]string, del []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.cur.Bridges[bridge]; !ok {
+		return errs.NotFoundf("bridge", "bridge %q does not exist", bridge)
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.Bucket(flowsBucket).CreateBucketIfNotExists([]byte(bridge))
+		if err != nil {
+			return err
+		}
+		for _, k := range del {
+			if err := b.Delete([]byte(k)); err != nil {
+				return err
+			}
+		}
+		for k, v := range put {
+			if err := b.Put([]byte(k), []byte(v)); err != nil {
+				return err
+			}
+		}
+		return b.Put(keyFlowsInit, []byte{1})
+	})
+	if err != nil {
+		return errs.Failedf("flows", err, "store flows: %v", err)
+	}
+	return nil
+}
 
 func timeSeconds(s int) time.Duration { return time.Duration(s) * time.Second }

@@ -1,17 +1,32 @@
 // Package datapath is Switchyard's switching engine: bridges, ports, the
-// forwarding database, 802.1Q VLAN processing and flooding. It makes no
-// system calls and allocates nothing per packet; devices that talk to the OS
-// live in package netdev and plug in through the Port interface.
+// forwarding database, 802.1Q VLAN processing, OpenFlow-style flow tables
+// whose NORMAL action is the learning switch, a decision cache, and packet
+// tracing. It makes no system calls and allocates nothing per packet;
+// devices that talk to the OS live in packages netdev and overlay and plug
+// in through the Device interface.
+//
+// Every frame goes through three steps (docs/architecture.md):
+//
+//	extract  the frame's flow key (only as deep as some rule can look)
+//	decide   the pure pipeline: tables → actions, NORMAL, patch ports into
+//	         peer bridges; it returns a Decision (operations, the fields it
+//	         consulted, what it depends on) and has no side effects
+//	execute  apply the Decision to the packet: learn, rewrite, queue to
+//	         output ports; then each output device gets its batch once
+//
+// Decisions are cached by the fields they consulted (megaflows): a hit
+// skips decide. A Trace is decide with a recorder.
 package datapath
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/switchyard-net/switchyard/internal/errs"
 )
 
 // Defaults of a bridge, as in the Linux bridge and IEEE 802.1D.
@@ -22,6 +37,15 @@ const (
 	MaxAgingTime = 1_000_000 * time.Second
 	// MaxPorts bounds the ports of one bridge.
 	MaxPorts = 4095
+	// DefaultMaxRules bounds the rules of one bridge.
+	DefaultMaxRules = 1_000_000
+)
+
+// Allowed-value texts of the bridge settings.
+const (
+	AllowedAging    = "10-1000000 seconds"
+	AllowedFDBMax   = "1-16777216"
+	AllowedCacheMax = "0 (default 65536) or 1024-4194304"
 )
 
 // BridgeConfig is the configuration of a bridge.
@@ -33,6 +57,8 @@ type BridgeConfig struct {
 	MaxLearned int
 	// FullPolicy is what happens to a new address when the FDB is full.
 	FullPolicy FullPolicy
+	// CacheMax bounds the decision cache's entries (default 65536).
+	CacheMax int
 }
 
 func (c *BridgeConfig) withDefaults() BridgeConfig {
@@ -43,6 +69,9 @@ func (c *BridgeConfig) withDefaults() BridgeConfig {
 	if d.MaxLearned == 0 {
 		d.MaxLearned = DefaultMaxLearned
 	}
+	if d.CacheMax == 0 {
+		d.CacheMax = DefaultCacheMax
+	}
 	return d
 }
 
@@ -50,44 +79,153 @@ func (c *BridgeConfig) withDefaults() BridgeConfig {
 func (c *BridgeConfig) Validate() error {
 	d := c.withDefaults()
 	if d.AgingTime < 10*time.Second || d.AgingTime > MaxAgingTime {
-		return fmt.Errorf("fdb-aging %v is not valid; allowed 10-1000000 seconds", d.AgingTime.Seconds())
+		return errs.Invalidf("fdb-aging", AllowedAging, "%v seconds", d.AgingTime.Seconds())
 	}
 	if d.MaxLearned < 1 || d.MaxLearned > 1<<24 {
-		return fmt.Errorf("fdb-max %d is not valid; allowed 1-16777216", d.MaxLearned)
+		return errs.Invalidf("fdb-max", AllowedFDBMax, "%d", d.MaxLearned)
 	}
 	if d.FullPolicy > FullEvictOldest {
-		return fmt.Errorf("fdb-full-policy %d is not valid; allowed refuse, evict-oldest", d.FullPolicy)
+		return errs.Invalidf("fdb-full-policy", FullPolicies, "policy %d", d.FullPolicy)
+	}
+	if d.CacheMax < 1024 || d.CacheMax > 1<<22 {
+		return errs.Invalidf("flow-cache-max", AllowedCacheMax, "%d", d.CacheMax)
 	}
 	return nil
 }
 
-// Bridge is an IEEE 802.1D learning bridge with 802.1Q VLANs.
+// Bridge is an IEEE 802.1D learning bridge with 802.1Q VLANs and OpenFlow
+// flow tables in front of it.
 type Bridge struct {
 	name string
 
-	mu     sync.Mutex                    // serialises configuration changes
-	ports  atomic.Pointer[[]*BridgePort] // indexed by port number; nil holes
-	byName map[string]*BridgePort
+	mu     sync.Mutex // serialises configuration changes and publication
+	snap   atomic.Pointer[snapshot]
+	byName map[string]*Port
+	byNo   map[uint16]*Port
 	cfg    BridgeConfig
+	gen    uint64
+
+	flowMu   sync.Mutex // held by an open flow transaction
+	flows    *tableSet  // the published tables (also in snap)
+	maxRules int
+	removed  atomic.Pointer[func([]FlowRemoved)]
 
 	fdb   *FDB
+	cache *flowCache
 	aging atomic.Uint32 // seconds
 	clock atomic.Uint32 // seconds since epoch, advanced by Tick
 	epoch time.Time
+
+	live atomic.Pointer[liveTrace]
 }
 
-// NewBridge returns an empty bridge.
+// snapshot is what one decision reads: a consistent, immutable view of the
+// bridge's ports and tables. Every change publishes a new one.
+type snapshot struct {
+	b      *Bridge
+	gen    uint64
+	ports  map[uint16]*portView
+	list   []*portView // by port number
+	byName map[string]*portView
+	byNo   []*portView // by port number, for the per-packet NORMAL lookup
+	tables *tableSet
+	depth  parseDepth
+	// local is the port named like the bridge (OpenFlow's LOCAL), if any.
+	local *portView
+	// hasPatch says some port is a patch port (NORMAL may continue into
+	// a peer bridge).
+	hasPatch bool
+}
+
+// port returns the view of port number no, or nil.
+func (s *snapshot) port(no uint16) *portView {
+	if int(no) < len(s.byNo) {
+		return s.byNo[no]
+	}
+	return nil
+}
+
+// portView is one port as a snapshot sees it.
+type portView struct {
+	p     *Port
+	no    uint16
+	st    *portState
+	patch bool // the device is a *Patch
+}
+
+// NewBridge returns a bridge with no ports and the default pipeline: table
+// 0 holds one rule, priority=0,actions=NORMAL.
 func NewBridge(name string, cfg BridgeConfig) (*Bridge, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	b := &Bridge{name: name, byName: map[string]*BridgePort{}, cfg: cfg, epoch: time.Now()}
+	b := &Bridge{name: name, byName: map[string]*Port{}, byNo: map[uint16]*Port{}, cfg: cfg, epoch: time.Now(), maxRules: DefaultMaxRules}
 	b.fdb = newFDB(cfg.MaxLearned, cfg.FullPolicy)
+	b.fdb.aging = uint32(cfg.AgingTime / time.Second)
 	b.aging.Store(uint32(cfg.AgingTime / time.Second))
-	empty := make([]*BridgePort, 1) // port 0 is never used
-	b.ports.Store(&empty)
+	b.cache = newFlowCache(b, cfg.CacheMax)
+	x := beginTxn(newTableSet())
+	x.insert(b.newRule(DefaultRule()))
+	b.flows = x.finish()
+	b.mu.Lock()
+	b.publishLocked()
+	b.mu.Unlock()
 	return b, nil
+}
+
+// DefaultRule is the rule a new bridge starts with:
+// table=0,priority=0,actions=NORMAL.
+func DefaultRule() Rule {
+	return Rule{Instr: Instructions{Apply: []Action{{Kind: ActOutput, Port: PortNormal}}, Goto: NoGoto}}
+}
+
+// publishLocked builds and publishes a new snapshot (b.mu held).
+func (b *Bridge) publishLocked() {
+	b.gen++
+	s := &snapshot{b: b, gen: b.gen, ports: make(map[uint16]*portView, len(b.byNo)), byName: make(map[string]*portView, len(b.byNo)), tables: b.flows}
+	for no, p := range b.byNo {
+		_, patch := p.dev.(*Patch)
+		v := &portView{p: p, no: no, st: p.st, patch: patch}
+		s.ports[no] = v
+		s.byName[p.name] = v
+		s.list = append(s.list, v)
+		if p.name == b.name {
+			s.local = v
+		}
+	}
+	slices.SortFunc(s.list, func(a, c *portView) int { return int(a.no) - int(c.no) })
+	if n := len(s.list); n > 0 {
+		s.byNo = make([]*portView, int(s.list[n-1].no)+1)
+	}
+	for _, v := range s.list {
+		s.byNo[v.no] = v
+		s.hasPatch = s.hasPatch || v.patch
+	}
+	s.depth = depthFor(&b.flows.fields)
+	b.snap.Store(s)
+}
+
+// republish publishes a fresh snapshot (after a change outside the bridge's
+// own state that decisions depend on, such as a patch peer attaching).
+func (b *Bridge) republish() {
+	b.mu.Lock()
+	b.publishLocked()
+	b.mu.Unlock()
+}
+
+// depthFor returns how deep keys must be extracted for rules consulting the
+// fields of mask f.
+func depthFor(f *Key) parseDepth {
+	l4 := f[8] | f[12] | f[13] | f[10] | f[11]
+	l3 := f[2]>>48 | f[3] | f[4] | f[5] | f[6] | f[7] | f[9] | f[0]>>49&3
+	switch {
+	case l4 != 0:
+		return parseL4
+	case l3 != 0:
+		return parseL3
+	}
+	return parseL2
 }
 
 // Name returns the bridge's name.
@@ -100,7 +238,8 @@ func (b *Bridge) Config() BridgeConfig {
 	return b.cfg
 }
 
-// SetConfig changes the aging time, the FDB limit and its policy.
+// SetConfig changes the aging time, the FDB limit and its policy, and the
+// decision cache's bound.
 func (b *Bridge) SetConfig(cfg BridgeConfig) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -110,55 +249,69 @@ func (b *Bridge) SetConfig(cfg BridgeConfig) error {
 	defer b.mu.Unlock()
 	b.cfg = cfg
 	b.aging.Store(uint32(cfg.AgingTime / time.Second))
-	b.fdb.setLimits(cfg.MaxLearned, cfg.FullPolicy, b.clock.Load())
+	b.fdb.setLimits(cfg.MaxLearned, cfg.FullPolicy, uint32(cfg.AgingTime/time.Second), b.clock.Load())
+	b.cache.setLimit(cfg.CacheMax)
 	return nil
 }
 
-// Tick advances the bridge's clock to now and ages out learned addresses.
-// The daemon calls it about once a second; the forwarding path reads the
-// clock and never calls time.Now.
+// SetFDBEvents sets the receiver of the FDB's events (moves, full table).
+func (b *Bridge) SetFDBEvents(e FDBEvents) { b.fdb.setEvents(e) }
+
+// Tick advances the bridge's clock to now, ages out learned addresses,
+// expires rules whose timeouts passed, and sweeps idle decisions from the
+// cache. The daemon calls it about once a second; the forwarding path reads
+// the clock and never calls time.Now.
 func (b *Bridge) Tick(now time.Time) {
 	sec := uint32(now.Sub(b.epoch) / time.Second)
 	b.clock.Store(sec)
 	b.fdb.expire(sec, b.aging.Load())
+	b.cache.sweep(sec)
+	b.expireRules(now, sec)
 }
 
-// AddPort attaches dev to the bridge as port name.
-func (b *Bridge) AddPort(name string, dev Port, cfg PortConfig) (*BridgePort, error) {
+// Clock returns the bridge clock: seconds since the bridge was made, as of
+// the last Tick.
+func (b *Bridge) Clock() uint32 { return b.clock.Load() }
+
+// AddPort attaches dev to the bridge as port name with the lowest free port
+// number.
+func (b *Bridge) AddPort(name string, dev Device, cfg PortConfig) (*Port, error) {
+	return b.AddPortNumber(name, 0, dev, cfg)
+}
+
+// AddPortNumber attaches dev to the bridge as port name with port number no
+// (its stable OpenFlow port number; 0 picks the lowest free one).
+func (b *Bridge) AddPortNumber(name string, no uint16, dev Device, cfg PortConfig) (*Port, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if no > MaxOFPort {
+		return nil, errs.Invalidf("ofport", fmt.Sprintf("1-%d", MaxOFPort), "%d", no)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if _, dup := b.byName[name]; dup {
-		return nil, fmt.Errorf("port %q already exists on bridge %q", name, b.name)
+		return nil, errs.Existsf("port", "port %q already exists on bridge %q", name, b.name)
 	}
-	old := *b.ports.Load()
-	no := 0
-	for i := 1; i < len(old); i++ {
-		if old[i] == nil {
-			no = i
-			break
-		}
+	if len(b.byNo) >= MaxPorts {
+		return nil, errs.Invalidf("port", fmt.Sprintf("at most %d ports per bridge", MaxPorts), "bridge %q is full", b.name)
 	}
 	if no == 0 {
-		no = len(old)
+		for no = 1; b.byNo[no] != nil; no++ {
+		}
+	} else if q := b.byNo[no]; q != nil {
+		return nil, errs.Existsf("ofport", "port number %d is taken by port %q on bridge %q", no, q.name, b.name)
 	}
-	if no > MaxPorts {
-		return nil, fmt.Errorf("bridge %q has %d ports; at most %d", b.name, MaxPorts, MaxPorts)
+	p := &Port{b: b, name: name, no: no, dev: dev, st: compile(cfg), gid: allocGID()}
+	if cr, ok := dev.(CapsReporter); ok {
+		p.caps = cr.Caps()
 	}
-	p := &BridgePort{b: b, name: name, no: uint16(no), dev: dev}
-	p.st.Store(compile(cfg))
 	if cb, ok := dev.(CounterBinder); ok {
 		cb.BindCounters(&p.counters)
 	}
-	ports := slices.Clone(old)
-	if no == len(ports) {
-		ports = append(ports, nil)
-	}
-	ports[no] = p
-	b.ports.Store(&ports)
 	b.byName[name] = p
+	b.byNo[no] = p
+	b.publishLocked()
 	return p, nil
 }
 
@@ -168,40 +321,38 @@ func (b *Bridge) RemovePort(name string) error {
 	defer b.mu.Unlock()
 	p, ok := b.byName[name]
 	if !ok {
-		return fmt.Errorf("port %q is not on bridge %q", name, b.name)
+		return errs.NotFoundf("port", "port %q is not on bridge %q", name, b.name)
 	}
-	ports := slices.Clone(*b.ports.Load())
-	ports[p.no] = nil
-	b.ports.Store(&ports)
 	delete(b.byName, name)
+	delete(b.byNo, p.no)
+	b.publishLocked()
 	b.fdb.flush(int(p.no), -1, true)
+	freeGID(p.gid)
 	return nil
 }
 
 // Port returns the port called name, or nil.
-func (b *Bridge) Port(name string) *BridgePort {
+func (b *Bridge) Port(name string) *Port {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.byName[name]
 }
 
-// Ports returns the bridge's ports in port-number order.
-func (b *Bridge) Ports() []*BridgePort {
-	var l []*BridgePort
-	for _, p := range *b.ports.Load() {
-		if p != nil {
-			l = append(l, p)
-		}
-	}
-	return l
+// PortByNumber returns the port with number no, or nil.
+func (b *Bridge) PortByNumber(no uint16) *Port {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.byNo[no]
 }
 
-func (b *Bridge) portByNumber(no uint16) *BridgePort {
-	ports := *b.ports.Load()
-	if int(no) < len(ports) {
-		return ports[no]
+// Ports returns the bridge's ports in port-number order.
+func (b *Bridge) Ports() []*Port {
+	s := b.snap.Load()
+	l := make([]*Port, len(s.list))
+	for i, v := range s.list {
+		l[i] = v.p
 	}
-	return nil
+	return l
 }
 
 // FDBView is an FDB entry with its port's name and its remote's address.
@@ -214,13 +365,14 @@ type FDBView struct {
 // FDB returns the entries of the forwarding database; vlan < 0 means all.
 func (b *Bridge) FDB(vlan int) []FDBView {
 	var out []FDBView
+	s := b.snap.Load()
 	for _, e := range b.fdb.entries(b.clock.Load()) {
 		if vlan >= 0 && int(e.VLAN) != vlan {
 			continue
 		}
 		v := FDBView{FDBEntry: e, RemoteIP: e.Remote.Addr()}
-		if p := b.portByNumber(e.Port); p != nil {
-			v.PortName = p.name
+		if p := s.ports[e.Port]; p != nil {
+			v.PortName = p.p.name
 		}
 		out = append(out, v)
 	}
@@ -231,29 +383,28 @@ func (b *Bridge) FDB(vlan int) []FDBView {
 // remote, for a tunnel port). It never ages and never moves.
 func (b *Bridge) AddStaticFDB(mac [6]byte, vlan uint16, port string, remote netip.Addr) error {
 	if mac[0]&1 != 0 || mac == [6]byte{} {
-		return fmt.Errorf("mac %s is not valid for an FDB entry; want a unicast, non-zero address", macString(mac))
+		return errs.Invalidf("mac", "a unicast, non-zero MAC like 02:00:00:00:00:01", "%s", macString(mac))
 	}
 	if vlan > MaxVID {
-		return fmt.Errorf("vlan %d is not valid; allowed 0-4094 (0 = untagged)", vlan)
+		return errs.Invalidf("vlan", AllowedVIDOrAll, "%d", vlan)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	p, ok := b.byName[port]
 	if !ok {
-		return fmt.Errorf("port %q is not on bridge %q", port, b.name)
+		return errs.NotFoundf("port", "port %q is not on bridge %q", port, b.name)
 	}
-	st := p.st.Load()
-	if !st.member.Has(vlan) {
-		return fmt.Errorf("port %q does not carry vlan %d", port, vlan)
+	if !p.st.member.Has(vlan) {
+		return errs.Invalidf("vlan", "a VLAN the port carries", "port %q does not carry vlan %d", port, vlan)
 	}
 	ep := NoEndpoint
 	if remote.IsValid() {
-		if !st.cfg.Tunnel {
-			return fmt.Errorf("remote applies to tunnel ports only; %q is not one", port)
+		if !p.st.cfg.Tunnel {
+			return errs.Invalidf("remote", "tunnel ports only", "%q is not a tunnel port", port)
 		}
 		var err error
 		if ep, err = InternEndpoint(remote); err != nil {
-			return err
+			return errs.Failedf("remote", err, "%v", err)
 		}
 	}
 	b.fdb.addStatic(fdbKey(vlan, mac), p.no, ep)
@@ -263,7 +414,7 @@ func (b *Bridge) AddStaticFDB(mac [6]byte, vlan uint16, port string, remote neti
 // DeleteFDB removes the entry for (vlan, mac), learned or static.
 func (b *Bridge) DeleteFDB(mac [6]byte, vlan uint16) error {
 	if !b.fdb.remove(fdbKey(vlan, mac)) {
-		return fmt.Errorf("no FDB entry for %s in vlan %d on bridge %q", macString(mac), vlan, b.name)
+		return errs.NotFoundf("mac", "no FDB entry for %s in vlan %d on bridge %q", macString(mac), vlan, b.name)
 	}
 	return nil
 }
@@ -275,7 +426,7 @@ func (b *Bridge) FlushFDB(port string, vlan int) (int, error) {
 	if port != "" {
 		p := b.Port(port)
 		if p == nil {
-			return 0, fmt.Errorf("port %q is not on bridge %q", port, b.name)
+			return 0, errs.NotFoundf("port", "port %q is not on bridge %q", port, b.name)
 		}
 		no = int(p.no)
 	}
@@ -284,62 +435,77 @@ func (b *Bridge) FlushFDB(port string, vlan int) (int, error) {
 
 // BridgeStats are a bridge's counters.
 type BridgeStats struct {
-	FDB FDBStats
+	FDB FDBStats `json:"fdb"`
 	// FDBBytesPerEntry is the FDB's memory per entry it can hold.
-	FDBBytesPerEntry float64
+	FDBBytesPerEntry float64    `json:"fdb_bytes_per_entry"`
+	Cache            CacheStats `json:"cache"`
+	Rules            int        `json:"rules"`
 }
 
 // Stats returns the bridge's counters.
 func (b *Bridge) Stats() BridgeStats {
-	return BridgeStats{FDB: b.fdb.stats(), FDBBytesPerEntry: b.fdb.bytesPerEntry()}
+	return BridgeStats{FDB: b.fdb.stats(), FDBBytesPerEntry: b.fdb.bytesPerEntry(), Cache: b.cache.stats(), Rules: b.snap.Load().tables.nrules}
 }
+
+// FDBLearnedPerPort returns how many learned addresses each port holds.
+func (b *Bridge) FDBLearnedPerPort() map[uint16]int { return b.fdb.learnedOn() }
 
 func macString(m [6]byte) string {
 	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5])
 }
 
-// BridgePort is a port of a bridge: its device, its VLAN configuration and
-// its counters.
-type BridgePort struct {
+// Port is a port of a bridge: its device, its number, its VLAN
+// configuration and its counters.
+type Port struct {
 	b        *Bridge
 	name     string
 	no       uint16
-	dev      Port
-	st       atomic.Pointer[portState]
+	dev      Device
+	caps     Caps
+	st       *portState // guarded by b.mu; decisions read it from a snapshot
+	gid      uint32     // process-wide index for per-context output queues
 	counters Counters
 	rx       rxContext // owned by the goroutine that calls Receive
 }
 
 // Name returns the port's name.
-func (p *BridgePort) Name() string { return p.name }
+func (p *Port) Name() string { return p.name }
 
-// Number returns the port's number on its bridge (1-based).
-func (p *BridgePort) Number() uint16 { return p.no }
+// Number returns the port's stable number on its bridge (its OpenFlow
+// port number).
+func (p *Port) Number() uint16 { return p.no }
 
 // Bridge returns the bridge the port is on.
-func (p *BridgePort) Bridge() *Bridge { return p.b }
+func (p *Port) Bridge() *Bridge { return p.b }
 
 // Device returns the port's device.
-func (p *BridgePort) Device() Port { return p.dev }
+func (p *Port) Device() Device { return p.dev }
+
+// Caps returns what the port's device accepts.
+func (p *Port) Caps() Caps { return p.caps }
 
 // Counters returns the port's live counters.
-func (p *BridgePort) Counters() *Counters { return &p.counters }
+func (p *Port) Counters() *Counters { return &p.counters }
 
 // Config returns the port's configuration.
-func (p *BridgePort) Config() PortConfig { return p.st.Load().cfg }
+func (p *Port) Config() PortConfig {
+	p.b.mu.Lock()
+	defer p.b.mu.Unlock()
+	return p.st.cfg
+}
 
 // SetConfig changes the port's VLAN configuration. Addresses learned on the
 // port are flushed when the VLANs it carries change.
-func (p *BridgePort) SetConfig(cfg PortConfig) error {
+func (p *Port) SetConfig(cfg PortConfig) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	p.b.mu.Lock()
 	defer p.b.mu.Unlock()
-	old := p.st.Load()
-	st := compile(cfg)
-	p.st.Store(st)
-	if old.member != st.member {
+	old := p.st
+	p.st = compile(cfg)
+	p.b.publishLocked()
+	if old.member != p.st.member {
 		p.b.fdb.flush(int(p.no), -1, false)
 	}
 	return nil
@@ -347,8 +513,10 @@ func (p *BridgePort) SetConfig(cfg PortConfig) error {
 
 // VNIs returns the tunnel keys the port receives: one per mapped VLAN, or
 // its single VNI.
-func (p *BridgePort) VNIs() []uint32 {
-	st := p.st.Load()
+func (p *Port) VNIs() []uint32 {
+	p.b.mu.Lock()
+	st := p.st
+	p.b.mu.Unlock()
 	if len(st.cfg.VNIs) == 0 {
 		return []uint32{st.cfg.VNI}
 	}
@@ -360,365 +528,30 @@ func (p *BridgePort) VNIs() []uint32 {
 	return l
 }
 
-// portState is a port's configuration compiled for the forwarding path.
-type portState struct {
-	cfg       PortConfig
-	member    VLANSet // VLANs the port carries (0 = untagged domain)
-	tagged    VLANSet // VLANs it sends tagged
-	native    uint16  // VLAN of untagged frames
-	hasNative bool
-	vniOf     *[4096]uint32     // VLAN → VNI on a tunnel port with a map
-	vlanOf    map[uint32]uint16 // VNI → VLAN on a tunnel port with a map
+// Process-wide port indexes: every port gets a small integer so a receive
+// context can keep one output queue per port of every bridge (a decision
+// may cross patch ports into other bridges).
+var gids struct {
+	mu   sync.Mutex
+	next uint32
+	free []uint32
 }
 
-func compile(cfg PortConfig) *portState {
-	st := &portState{cfg: cfg}
-	switch {
-	case cfg.Mode == ModeAccess:
-		st.member.Add(cfg.VLAN)
-		st.native, st.hasNative = cfg.VLAN, true
-	case len(cfg.VNIs) > 0:
-		st.vniOf = new([4096]uint32)
-		st.vlanOf = make(map[uint32]uint16, len(cfg.VNIs))
-		for vlan, vni := range cfg.VNIs {
-			st.member.Add(vlan)
-			st.vniOf[vlan] = vni
-			st.vlanOf[vni] = vlan
-		}
-	default:
-		if cfg.Trunks.IsEmpty() {
-			for v := uint16(1); v <= MaxVID; v++ {
-				st.member.Add(v)
-			}
-		} else {
-			st.member = cfg.Trunks
-		}
-		st.tagged = st.member
-		if cfg.NativeVLAN != 0 || cfg.Trunks.IsEmpty() {
-			st.native, st.hasNative = cfg.NativeVLAN, true
-			st.member.Add(cfg.NativeVLAN)
-			if !cfg.NativeTagged {
-				st.tagged[cfg.NativeVLAN>>6] &^= 1 << (cfg.NativeVLAN & 63)
-			}
-		}
+func allocGID() uint32 {
+	gids.mu.Lock()
+	defer gids.mu.Unlock()
+	if n := len(gids.free); n > 0 {
+		g := gids.free[n-1]
+		gids.free = gids.free[:n-1]
+		return g
 	}
-	return st
+	g := gids.next
+	gids.next++
+	return g
 }
 
-func (st *portState) vni(vlan uint16) uint32 {
-	if st.vniOf != nil {
-		return st.vniOf[vlan&0xfff]
-	}
-	return st.cfg.VNI
-}
-
-// touchMinSlots is the FDB table size (64K slots, 1 MiB) above which the
-// receive path touches a batch's slots before using them.
-const touchMinSlots = 1 << 16
-
-// maxHops bounds how many patch ports a frame may cross, so two bridges
-// joined twice cannot bounce a frame forever.
-const maxHops = 8
-
-// rxContext is the scratch state of one receive goroutine: per-output-port
-// batches and spare packets for flooded frames that need a second VLAN form.
-type rxContext struct {
-	out    [][]Out
-	spares []*Packet
-	nspare int
-	drops  [NumDropReasons]int
-	class  []frameClass
-	touch  uint64 // keeps the pass-1 loads from being optimised away
-}
-
-func (c *rxContext) spare(n int) *Packet {
-	if c.nspare == len(c.spares) {
-		c.spares = append(c.spares, &Packet{})
-	}
-	s := c.spares[c.nspare]
-	c.nspare++
-	growBuf(s, n)
-	return s
-}
-
-// growBuf makes sure p's buffer holds a frame of n bytes plus a tag: 2 KiB
-// for ordinary frames, MaxFrame once a super-frame came by (so that a
-// stream of them reallocates once).
-func growBuf(p *Packet, n int) {
-	if len(p.Buf) >= Headroom+n+4 {
-		return
-	}
-	size := 2048
-	if n+4 > size {
-		size = MaxFrame + 4
-	}
-	p.Buf = make([]byte, Headroom+size)
-}
-
-// Receive hands a batch of frames that arrived on the port to the bridge,
-// which forwards them and sends them out before it returns. The packets are
-// borrowed for the call. One goroutine at a time may call Receive for a port.
-func (p *BridgePort) Receive(pkts []*Packet) { p.receive(&p.rx, pkts) }
-
-func (p *BridgePort) receive(c *rxContext, pkts []*Packet) {
-	b := p.b
-	st := p.st.Load()
-	ports := *b.ports.Load()
-	now := b.clock.Load()
-	if len(c.out) < len(ports) {
-		c.out = append(c.out, make([][]Out, len(ports)-len(c.out))...)
-	}
-	// Pass 1: classify every frame, and when the FDB is larger than the
-	// caches, touch the slots its source and destination hash to, so the
-	// cache misses of the whole batch overlap (with 1M entries: +55 %
-	// forwarding rate; with a small FDB touching would cost 18 %).
-	if cap(c.class) < len(pkts) {
-		c.class = make([]frameClass, len(pkts))
-	}
-	class := c.class[:len(pkts)]
-	t := b.fdb.table.Load()
-	prefetch := len(t.slots) > touchMinSlots
-	var touch uint64
-	var bytes int
-	for i, pkt := range pkts {
-		bytes += pkt.Len
-		fc := classify(st, pkt)
-		class[i] = fc
-		if prefetch && fc.drop == forwarded {
-			d := pkt.Buf[pkt.Off:]
-			touch += t.touch(fdbKey(fc.vlan, [6]byte(d[0:6])))
-			touch += t.touch(fdbKey(fc.vlan, [6]byte(d[6:12])))
-		}
-	}
-	c.touch = touch
-	// Pass 2: learn and forward.
-	for i, pkt := range pkts {
-		if r := b.process(p, st, ports, pkt, class[i], now, c); r < NumDropReasons {
-			c.drops[r]++
-		}
-	}
-	p.counters.RxPackets.Add(uint64(len(pkts)))
-	p.counters.RxBytes.Add(uint64(bytes))
-	for r, n := range c.drops {
-		if n != 0 {
-			p.counters.Drops[r].Add(uint64(n))
-			c.drops[r] = 0
-		}
-	}
-	for i, outs := range c.out {
-		if len(outs) == 0 {
-			continue
-		}
-		q := ports[i]
-		var n int
-		for _, o := range outs {
-			n += o.Pkt.Len
-		}
-		q.dev.Send(outs)
-		q.counters.TxPackets.Add(uint64(len(outs)))
-		q.counters.TxBytes.Add(uint64(n))
-		clear(outs) // drop packet references
-		c.out[i] = outs[:0]
-	}
-	c.nspare = 0
-}
-
-const forwarded = NumDropReasons
-
-// frameClass is what the first pass learns about a frame.
-type frameClass struct {
-	vlan   uint16
-	tci    uint16
-	tagged bool
-	drop   DropReason // forwarded = keep going
-}
-
-// classify parses a frame's L2 header and decides its ingress VLAN (or why
-// it is dropped). It does not touch the FDB.
-func classify(st *portState, pkt *Packet) frameClass {
-	if pkt.hops > maxHops {
-		return frameClass{drop: DropLoop}
-	}
-	d := pkt.Buf[pkt.Off : pkt.Off+pkt.Len]
-	if len(d) < 14 {
-		return frameClass{drop: DropBadFrame}
-	}
-	if d[6]&1 != 0 || (d[6]|d[7]|d[8]|d[9]|d[10]|d[11]) == 0 {
-		return frameClass{drop: DropInvalidSource}
-	}
-	fc := frameClass{drop: forwarded}
-	fc.tagged = binary.BigEndian.Uint16(d[12:]) == 0x8100
-	if fc.tagged {
-		if len(d) < 18 {
-			return frameClass{drop: DropBadFrame}
-		}
-		fc.tci = binary.BigEndian.Uint16(d[14:])
-	}
-	vid := fc.tci & 0xfff
-	switch {
-	case vid == 0xfff:
-		fc.drop = DropVLANReserved
-	case vid != 0: // tagged
-		if st.cfg.Mode == ModeAccess || st.vniOf != nil || !st.member.Has(vid) {
-			fc.drop = DropVLANNotAllowed
-		}
-		fc.vlan = vid
-	case st.vlanOf != nil: // untagged from a tunnel port with a VNI map
-		v, ok := st.vlanOf[pkt.Tunnel.VNI]
-		if !ok {
-			fc.drop = DropUnknownVNI
-		}
-		fc.vlan = v
-	case st.hasNative: // untagged or priority-tagged
-		fc.vlan = st.native
-	default:
-		fc.drop = DropVLANNotAllowed
-	}
-	// Link-local group addresses (STP, LACP, pause) are never forwarded.
-	if fc.drop == forwarded && d[0] == 0x01 && d[1] == 0x80 && d[2] == 0xc2 && d[3] == 0 && d[4] == 0 && d[5]&0xf0 == 0 {
-		fc.drop = DropLinkLocal
-	}
-	return fc
-}
-
-// process learns and forwards one classified frame; it returns the drop
-// reason, or forwarded.
-func (b *Bridge) process(in *BridgePort, st *portState, ports []*BridgePort, pkt *Packet, fc frameClass, now uint32, c *rxContext) DropReason {
-	if fc.drop != forwarded {
-		return fc.drop
-	}
-	d := pkt.Buf[pkt.Off : pkt.Off+pkt.Len]
-	vlan, tagged := fc.vlan, fc.tagged
-	ep := NoEndpoint
-	if st.cfg.Tunnel {
-		ep = pkt.Tunnel.Remote
-	}
-	if !st.cfg.NoLearning {
-		b.fdb.learn(fdbKey(vlan, [6]byte(d[6:12])), in.no, ep, now)
-	}
-	pcpdei := fc.tci & 0xf000
-
-	// Known unicast: one port.
-	if d[0]&1 == 0 {
-		if v, ok := b.fdb.lookup(fdbKey(vlan, [6]byte(d[0:6]))); ok {
-			no := valPort(v)
-			if no == in.no {
-				return DropSamePort
-			}
-			if int(no) < len(ports) && ports[no] != nil {
-				q := ports[no]
-				qs := q.st.Load()
-				if qs.member.Has(vlan) {
-					if qs.tagged.Has(vlan) {
-						setTagged(pkt, tagged, vlan, pcpdei)
-					} else if tagged {
-						popTag(pkt)
-					}
-					c.out[no] = append(c.out[no], Out{Pkt: pkt, VNI: qs.vni(vlan), Remote: valEndpoint(v)})
-					return forwarded
-				}
-			}
-		}
-	}
-
-	// Flood: broadcast, multicast, unknown unicast.
-	var nTagged, nUntagged int
-	for _, q := range ports {
-		if q == nil || q == in {
-			continue
-		}
-		if qs := q.st.Load(); qs.member.Has(vlan) {
-			if qs.tagged.Has(vlan) {
-				nTagged++
-			} else {
-				nUntagged++
-			}
-		}
-	}
-	if nTagged+nUntagged == 0 {
-		return DropNoPort
-	}
-	tp, up := pkt, pkt
-	switch {
-	case nUntagged == 0:
-		setTagged(pkt, tagged, vlan, pcpdei)
-	case nTagged == 0:
-		if tagged {
-			popTag(pkt)
-		}
-	default:
-		tp = c.spare(pkt.Len)
-		copyPacket(tp, pkt)
-		setTagged(tp, tagged, vlan, pcpdei)
-		if tagged {
-			popTag(up)
-		}
-	}
-	for i, q := range ports {
-		if q == nil || q == in {
-			continue
-		}
-		qs := q.st.Load()
-		if !qs.member.Has(vlan) {
-			continue
-		}
-		o := Out{Pkt: up, VNI: qs.vni(vlan)}
-		if qs.tagged.Has(vlan) {
-			o.Pkt = tp
-		}
-		c.out[i] = append(c.out[i], o)
-	}
-	return forwarded
-}
-
-// copyPacket copies src's frame and metadata into dst at the standard
-// headroom.
-func copyPacket(dst, src *Packet) {
-	dst.Off = Headroom
-	dst.Len = copy(dst.Buf[Headroom:], src.Buf[src.Off:src.Off+src.Len])
-	dst.Offload = src.Offload
-	dst.Tunnel = src.Tunnel
-	dst.hops = src.hops
-}
-
-// setTagged makes the frame carry an 802.1Q tag with vlan, keeping the PCP
-// and DEI bits.
-func setTagged(p *Packet, tagged bool, vlan, pcpdei uint16) {
-	if !tagged {
-		pushTag(p)
-	}
-	binary.BigEndian.PutUint16(p.Buf[p.Off+14:], pcpdei|vlan)
-}
-
-// pushTag opens a 4-byte 802.1Q tag after the MAC addresses (TCI left for
-// the caller). The headroom always has room: a port never receives into
-// less than Headroom.
-func pushTag(p *Packet) {
-	if p.Off < 4 {
-		// Not reachable with packets from NewPacket; keep frames intact.
-		n := copy(p.Buf[Headroom:], p.Buf[p.Off:p.Off+p.Len])
-		p.Off, p.Len = Headroom, n
-	}
-	p.Off -= 4
-	copy(p.Buf[p.Off:p.Off+12], p.Buf[p.Off+4:p.Off+16])
-	binary.BigEndian.PutUint16(p.Buf[p.Off+12:], 0x8100)
-	p.Len += 4
-	adjustOffload(&p.Offload, 4)
-}
-
-// popTag removes the 802.1Q tag after the MAC addresses.
-func popTag(p *Packet) {
-	copy(p.Buf[p.Off+4:p.Off+16], p.Buf[p.Off:p.Off+12])
-	p.Off += 4
-	p.Len -= 4
-	adjustOffload(&p.Offload, -4)
-}
-
-func adjustOffload(o *Offload, delta int) {
-	if o.Flags&OffloadNeedsCsum != 0 {
-		o.CsumStart = uint16(int(o.CsumStart) + delta)
-	}
-	if o.HdrLen != 0 {
-		o.HdrLen = uint16(int(o.HdrLen) + delta)
-	}
+func freeGID(g uint32) {
+	gids.mu.Lock()
+	gids.free = append(gids.free, g)
+	gids.mu.Unlock()
 }

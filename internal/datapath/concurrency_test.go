@@ -12,7 +12,7 @@ import (
 // Run with -race: readers take no lock, so this is where a data race shows.
 func TestConcurrentLearningAgingForwarding(t *testing.T) {
 	b, _ := NewBridge("race", BridgeConfig{AgingTime: 10 * time.Second, MaxLearned: 512, FullPolicy: FullEvictOldest})
-	var ports [3]*BridgePort
+	var ports [3]*Port
 	for i := range ports {
 		ports[i], _ = b.AddPort(string(rune('a'+i)), &memPort{}, PortConfig{})
 	}

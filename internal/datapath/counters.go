@@ -21,13 +21,22 @@ const (
 	DropMTU                              // frame larger than the egress MTU (tunnels never fragment)
 	DropBadTunnel                        // malformed or refused tunnel header (no I flag, bad checksum, critical option)
 	DropUnknownVNI                       // tunnel key no port carries
+	DropTableMiss                        // no rule matched in a flow table
+	DropByRule                           // a rule's actions drop the packet
+	DropTTL                              // dec_ttl on a packet whose TTL would reach 0
+	DropPoliced                          // over the port's policing rate
+	DropController                       // PACKET_IN rate limit or queue full
 	NumDropReasons
 )
 
 var dropNames = [NumDropReasons]string{
 	"bad-frame", "invalid-source", "vlan-not-allowed", "vlan-reserved", "link-local",
 	"same-port", "no-port", "loop", "no-space", "tx-error", "mtu-exceeded", "bad-tunnel", "unknown-vni",
+	"table-miss", "rule-drop", "ttl-exceeded", "policed", "controller",
 }
+
+// DropReasons returns every drop reason's name, in order.
+func DropReasons() []string { return dropNames[:] }
 
 func (r DropReason) String() string {
 	if r < NumDropReasons {
@@ -76,9 +85,5 @@ func (c *Counters) Snapshot() PortStats {
 	return s
 }
 
-// CounterBinder is implemented by devices that count their own drops (send
-// errors, MTU, malformed tunnel headers): the bridge hands them the port's
-// counters when the port is added.
-type CounterBinder interface {
-	BindCounters(*Counters)
-}
+// forwarded is the "no drop" value of a DropReason result.
+const forwarded = NumDropReasons

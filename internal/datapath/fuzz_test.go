@@ -17,7 +17,7 @@ func FuzzPipeline(f *testing.F) {
 	var got []egress
 	b, _ := NewBridge("fuzz", BridgeConfig{MaxLearned: 64, FullPolicy: FullEvictOldest})
 	sp := isolationPorts()
-	bps := make([]*BridgePort, len(sp))
+	bps := make([]*Port, len(sp))
 	for i, s := range sp {
 		s.got = &got
 		bps[i], _ = b.AddPort(s.name, s, s.cfg)

@@ -71,7 +71,7 @@ func tagOf(f []byte) int {
 type testBridge struct {
 	t     testing.TB
 	b     *Bridge
-	ports map[string]*BridgePort
+	ports map[string]*Port
 	devs  map[string]*memPort
 }
 
@@ -80,10 +80,10 @@ func newTestBridge(t testing.TB, cfg BridgeConfig) *testBridge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testBridge{t: t, b: b, ports: map[string]*BridgePort{}, devs: map[string]*memPort{}}
+	return &testBridge{t: t, b: b, ports: map[string]*Port{}, devs: map[string]*memPort{}}
 }
 
-func (tb *testBridge) add(name string, cfg PortConfig) *BridgePort {
+func (tb *testBridge) add(name string, cfg PortConfig) *Port {
 	d := &memPort{keep: true}
 	p, err := tb.b.AddPort(name, d, cfg)
 	if err != nil {

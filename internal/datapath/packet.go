@@ -11,79 +11,21 @@ const Headroom = 128
 // its Ethernet and VLAN headers.
 const MaxFrame = 65535 + 14 + 8
 
-// Offload flags, with the semantics of struct virtio_net_hdr.
-const (
-	// OffloadNeedsCsum means the L4 checksum is partial: the pseudo-header
-	// sum is in place and the sum over CsumStart.. must still be folded in
-	// at CsumStart+CsumOffset (VIRTIO_NET_HDR_F_NEEDS_CSUM).
-	OffloadNeedsCsum = 1
-	// OffloadDataValid means the checksum was already verified
-	// (VIRTIO_NET_HDR_F_DATA_VALID).
-	OffloadDataValid = 2
-)
-
-// GSO types, with the values of virtio_net_hdr.gso_type.
-const (
-	GSONone  = 0
-	GSOTCPv4 = 1
-	GSOUDP   = 3
-	GSOTCPv6 = 4
-	GSOUDPL4 = 5
-	GSOECN   = 0x80
-)
-
-// Offload is the offload metadata that travels with a frame through the
-// engine, so a super-frame can leave whole where the egress takes it and be
-// segmented in software only where it cannot. Its fields mirror
-// virtio_net_hdr.
-type Offload struct {
-	Flags      uint8
-	GSOType    uint8
-	HdrLen     uint16
-	GSOSize    uint16
-	CsumStart  uint16
-	CsumOffset uint16
-}
-
-// IsGSO reports whether the frame is a super-frame that needs segmentation
-// before it can go out on a port that does not take GSO frames.
-func (o *Offload) IsGSO() bool { return o.GSOType&^GSOECN != GSONone }
-
-// GSO returns the metadata in the packet package's terms (for segmenting
-// and checksumming).
-func (o *Offload) GSO() packet.GSO {
-	return packet.GSO{
-		Type:       o.GSOType,
-		Size:       int(o.GSOSize),
-		HdrLen:     int(o.HdrLen),
-		NeedsCsum:  o.Flags&OffloadNeedsCsum != 0,
-		CsumStart:  int(o.CsumStart),
-		CsumOffset: int(o.CsumOffset),
-	}
-}
-
-// SetGSO sets the metadata from the packet package's (the inverse of GSO).
-func (o *Offload) SetGSO(g packet.GSO) {
-	*o = Offload{GSOType: g.Type, GSOSize: uint16(g.Size), HdrLen: uint16(g.HdrLen)}
-	if g.NeedsCsum {
-		o.Flags = OffloadNeedsCsum
-		o.CsumStart, o.CsumOffset = uint16(g.CsumStart), uint16(g.CsumOffset)
-	}
-}
-
 // Packet is one frame in a buffer with headroom. The frame is
-// Buf[Off:Off+Len]; Buf[:Off] is headroom that a port may write into while
+// Buf[Off:Off+Len]; Buf[:Off] is headroom that a device may write into while
 // it transmits the packet (a vnet header, an outer tunnel header).
 type Packet struct {
-	Buf     []byte
-	Off     int
-	Len     int
-	Offload Offload
+	Buf []byte
+	Off int
+	Len int
+	// Offload is the frame's offload metadata (virtio_net_hdr semantics):
+	// a super-frame's segmentation, a partial checksum. It travels with the
+	// frame so a super-frame can leave whole where the egress takes it and
+	// be segmented in software only where it cannot.
+	Offload packet.GSO
 	// Tunnel is set by a tunnel port on receive: the VNI and the outer
 	// source address (as an endpoint handle) the frame came from.
 	Tunnel TunnelMeta
-
-	hops uint8 // patch ports crossed
 }
 
 // TunnelMeta describes the tunnel a received frame came through.
@@ -113,9 +55,8 @@ func (p *Packet) SetData(frame []byte) {
 	if p.Len != len(frame) {
 		panic("datapath: frame larger than packet buffer")
 	}
-	p.Offload = Offload{}
+	p.Offload = packet.GSO{}
 	p.Tunnel = TunnelMeta{}
-	p.hops = 0
 }
 
 // Reset sets the packet to an empty frame at the standard headroom, with its
@@ -123,7 +64,29 @@ func (p *Packet) SetData(frame []byte) {
 func (p *Packet) Reset() {
 	p.Off = Headroom
 	p.Len = 0
-	p.Offload = Offload{}
+	p.Offload = packet.GSO{}
 	p.Tunnel = TunnelMeta{}
-	p.hops = 0
+}
+
+// copyPacket copies src's frame and metadata into dst at the standard
+// headroom (dst's buffer must be large enough; see growBuf).
+func copyPacket(dst, src *Packet) {
+	dst.Off = Headroom
+	dst.Len = copy(dst.Buf[Headroom:], src.Buf[src.Off:src.Off+src.Len])
+	dst.Offload = src.Offload
+	dst.Tunnel = src.Tunnel
+}
+
+// growBuf makes sure p's buffer holds a frame of n bytes plus a tag: 2 KiB
+// for ordinary frames, MaxFrame once a super-frame came by (so that a
+// stream of them reallocates once).
+func growBuf(p *Packet, n int) {
+	if len(p.Buf) >= Headroom+n+4 {
+		return
+	}
+	size := 2048
+	if n+4 > size {
+		size = MaxFrame + 4
+	}
+	p.Buf = make([]byte, Headroom+size)
 }

@@ -1,28 +1,17 @@
 package datapath
 
-import (
-	"sync"
-	"sync/atomic"
-)
+import "sync/atomic"
 
 // Patch is one end of a patch port pair: a port that joins two bridges
-// inside the daemon, with no kernel device. A frame sent into one end is
-// received by the bridge of the other end, on the sender's goroutine.
-//
-// Sends take no lock: each call borrows pooled scratch (copies of the frames
-// and a receive context), so concurrent senders do not wait for each other
-// and a loop of patch ports ends at the hop limit (counted as a loop drop)
-// instead of deadlocking.
+// inside the daemon, with no kernel device. The engine resolves a patch
+// port inside the decision (Open vSwitch's patch_port_output): a frame
+// output to one end continues through the peer bridge's pipeline as if it
+// had arrived on the other end, in the same decision — no copy, no second
+// receive, and a trace that crosses bridges. Nothing is ever sent to a
+// Patch.
 type Patch struct {
-	peer    *Patch
-	bp      atomic.Pointer[BridgePort]
-	scratch sync.Pool // *patchScratch
-}
-
-type patchScratch struct {
-	pkts []*Packet
-	ptrs []*Packet
-	rx   rxContext
+	peer *Patch
+	port atomic.Pointer[Port]
 }
 
 // NewPatchPair returns the two ends of a patch port pair.
@@ -32,38 +21,21 @@ func NewPatchPair() (a, b *Patch) {
 	return a, b
 }
 
-// Attach tells this end which bridge port it is; frames sent into the peer
-// end are received there. Attach nil to detach.
-func (p *Patch) Attach(bp *BridgePort) { p.bp.Store(bp) }
+// Attach tells this end which bridge port it is; frames output to the peer
+// end continue there. Attach nil to detach. The peer's bridge publishes a
+// new snapshot, so its cached decisions that reach this end are made again.
+func (p *Patch) Attach(bp *Port) {
+	p.port.Store(bp)
+	if q := p.peer.port.Load(); q != nil {
+		q.b.republish()
+	}
+}
 
 // Peer returns the other end.
 func (p *Patch) Peer() *Patch { return p.peer }
 
-// Send hands the frames to the peer's bridge. The frames are copied, because
-// the other bridge rewrites VLAN tags in place while these packets may still
-// be queued to other ports of this bridge.
-func (p *Patch) Send(batch []Out) {
-	q := p.peer
-	bp := q.bp.Load()
-	if bp == nil {
-		return
-	}
-	s, _ := q.scratch.Get().(*patchScratch)
-	if s == nil {
-		s = &patchScratch{}
-	}
-	for len(s.pkts) < len(batch) {
-		s.pkts = append(s.pkts, &Packet{})
-	}
-	s.ptrs = s.ptrs[:0]
-	for i, o := range batch {
-		d := s.pkts[i]
-		growBuf(d, o.Pkt.Len)
-		copyPacket(d, o.Pkt)
-		d.Tunnel = TunnelMeta{}
-		d.hops = o.Pkt.hops + 1
-		s.ptrs = append(s.ptrs, d)
-	}
-	bp.receive(&s.rx, s.ptrs)
-	q.scratch.Put(s)
-}
+// Send is never called: patch outputs are resolved by the decision.
+func (p *Patch) Send(batch []Out) {}
+
+// Caps: a patch end takes anything (it passes frames on unchanged).
+func (p *Patch) Caps() Caps { return CapsAll }

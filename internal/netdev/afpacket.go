@@ -2,7 +2,6 @@ package netdev
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -33,7 +32,6 @@ type System struct {
 	txMu   sync.Mutex
 	txHdrs []unix.Mmsghdr
 	txIov  []unix.Iovec
-	soft   Softener
 }
 
 const (
@@ -103,6 +101,16 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 // Name returns the interface name.
 func (s *System) Name() string { return s.name }
 
+// Caps: with PACKET_VNET_HDR the kernel takes super-frames and partial
+// checksums (it segments and finishes what the egress device cannot);
+// without it, plain frames only.
+func (s *System) Caps() datapath.Caps {
+	if s.vnet {
+		return datapath.CapsAll
+	}
+	return datapath.Caps{}
+}
+
 // Offloads names the socket's offloads: "vnet-hdr" (super-frames and
 // partial checksums pass whole), or none.
 func (s *System) Offloads() []string {
@@ -131,14 +139,7 @@ func (s *System) Send(batch []datapath.Out) {
 			s.queue(&n, p.Buf[off:p.Off+p.Len])
 			continue
 		}
-		frames, err := s.soft.Frames(p)
-		if err != nil {
-			s.drop(datapath.DropBadFrame, 1)
-			continue
-		}
-		for _, f := range frames {
-			s.queue(&n, f)
-		}
+		s.queue(&n, p.Data())
 	}
 	s.flush(n)
 }
@@ -189,7 +190,7 @@ func (s *System) flush(count int) {
 // Run receives batches with recvmmsg until the device is closed or ctx
 // ends. A frame whose VLAN tag the kernel took out (VLAN offload) gets it
 // back; a frame whose checksum its sender left partial gets it finished.
-func (s *System) Run(ctx context.Context, bp *datapath.BridgePort) error {
+func (s *System) Run(ctx context.Context, rx datapath.Receiver) error {
 	stop := context.AfterFunc(ctx, func() { s.Close() })
 	defer stop()
 	batch := make([]*datapath.Packet, BatchSize)
@@ -238,7 +239,7 @@ func (s *System) Run(ctx context.Context, bp *datapath.BridgePort) error {
 			s.applyAux(p, oob[i*cmsgSpace:(i+1)*cmsgSpace], int(hdrs[i].Hdr.Controllen))
 		}
 		if n > 0 {
-			bp.Receive(batch[:n])
+			rx.Receive(batch[:n])
 		}
 	}
 }
@@ -255,21 +256,13 @@ func (s *System) applyAux(p *datapath.Packet, oob []byte, n int) {
 	}
 	aux := (*unix.TpacketAuxdata)(unsafe.Pointer(&oob[unix.SizeofCmsghdr]))
 	if aux.Status&unix.TP_STATUS_VLAN_VALID != 0 && p.Len >= 12 {
-		tpid := uint16(0x8100)
+		tpid := uint16(packet.EtherTypeVLAN)
 		if aux.Status&unix.TP_STATUS_VLAN_TPID_VALID != 0 && aux.Vlan_tpid != 0 {
 			tpid = aux.Vlan_tpid
 		}
-		p.Off -= 4
-		copy(p.Buf[p.Off:p.Off+12], p.Buf[p.Off+4:p.Off+16])
-		binary.BigEndian.PutUint16(p.Buf[p.Off+12:], tpid)
-		binary.BigEndian.PutUint16(p.Buf[p.Off+14:], aux.Vlan_tci)
-		p.Len += 4
-		// The vnet header's offsets count from the untagged frame.
-		if p.Offload.Flags&datapath.OffloadNeedsCsum != 0 {
-			p.Offload.CsumStart += 4
-		}
-		if p.Offload.HdrLen != 0 {
-			p.Offload.HdrLen += 4
+		if off, err := packet.PushVLAN(p.Buf, p.Off, p.Len, tpid, packet.TCI(aux.Vlan_tci)); err == nil {
+			p.Off, p.Len = off, p.Len+4
+			p.Offload.Shift(4) // the vnet header's offsets count from the untagged frame
 		}
 	}
 	// Without a vnet header nothing says where a partial checksum starts:

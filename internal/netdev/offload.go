@@ -7,7 +7,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/switchyard-net/switchyard/internal/datapath"
 	"github.com/switchyard-net/switchyard/internal/packet"
 )
 
@@ -27,91 +26,48 @@ const (
 
 // DecodeVnetHdr reads a virtio_net_hdr (little-endian, as TAP and
 // AF_PACKET use on x86 and arm) into o.
-func DecodeVnetHdr(b []byte, o *datapath.Offload) {
+func DecodeVnetHdr(b []byte, o *packet.GSO) {
 	_ = b[VnetHdrLen-1]
-	o.Flags = b[0]
-	o.GSOType = b[1]
-	o.HdrLen = binary.LittleEndian.Uint16(b[2:])
-	o.GSOSize = binary.LittleEndian.Uint16(b[4:])
-	o.CsumStart = binary.LittleEndian.Uint16(b[6:])
-	o.CsumOffset = binary.LittleEndian.Uint16(b[8:])
-	if o.Flags&datapath.OffloadNeedsCsum == 0 {
-		o.CsumStart, o.CsumOffset = 0, 0
+	*o = packet.GSO{
+		Type:      b[1],
+		HdrLen:    int(binary.LittleEndian.Uint16(b[2:])),
+		Size:      int(binary.LittleEndian.Uint16(b[4:])),
+		NeedsCsum: b[0]&vnetNeedsCsum != 0,
+		DataValid: b[0]&vnetDataValid != 0,
+	}
+	if o.NeedsCsum {
+		o.CsumStart = int(binary.LittleEndian.Uint16(b[6:]))
+		o.CsumOffset = int(binary.LittleEndian.Uint16(b[8:]))
 	}
 }
+
+// virtio_net_hdr flags.
+const (
+	vnetNeedsCsum = 1
+	vnetDataValid = 2
+)
 
 // EncodeVnetHdr writes o as a virtio_net_hdr into b. DATA_VALID is passed
 // on only with a complete checksum (never with NEEDS_CSUM).
-func EncodeVnetHdr(b []byte, o *datapath.Offload) {
+func EncodeVnetHdr(b []byte, o *packet.GSO) {
 	_ = b[VnetHdrLen-1]
-	f := o.Flags & (datapath.OffloadNeedsCsum | datapath.OffloadDataValid)
-	if f&datapath.OffloadNeedsCsum != 0 {
-		f &^= datapath.OffloadDataValid
+	var f uint8
+	switch {
+	case o.NeedsCsum:
+		f = vnetNeedsCsum
+	case o.DataValid:
+		f = vnetDataValid
 	}
 	b[0] = f
-	b[1] = o.GSOType
-	binary.LittleEndian.PutUint16(b[2:], o.HdrLen)
-	binary.LittleEndian.PutUint16(b[4:], o.GSOSize)
-	binary.LittleEndian.PutUint16(b[6:], o.CsumStart)
-	binary.LittleEndian.PutUint16(b[8:], o.CsumOffset)
-}
-
-// Softener turns frames with offload metadata into frames for a device that
-// takes none: it finishes a partial checksum in place (and clears the flag,
-// so the frame stays self-consistent for the other ports of a flood) and
-// splits a super-frame into segments in its own buffers, leaving the
-// original untouched. One Softener serves one sender at a time; its buffers
-// are reused, so nothing is allocated per packet in steady state.
-type Softener struct {
-	bufs [][]byte
-	out  [][]byte
-	one  [1][]byte
-}
-
-// segBufSize is the size of one segment buffer: a jumbo segment with its
-// headers.
-const segBufSize = 9216 + 128
-
-// Frames returns the wire frames for p: p's own frame, its checksum
-// finished if it was partial, or the segments of a super-frame (valid until
-// the next call). It returns an error for a frame whose offload metadata
-// cannot be honoured (the caller counts it as a bad frame).
-func (s *Softener) Frames(p *datapath.Packet) ([][]byte, error) {
-	o := &p.Offload
-	if !o.IsGSO() {
-		if o.Flags&datapath.OffloadNeedsCsum != 0 {
-			if err := packet.FinishChecksum(p.Data(), int(o.CsumStart), int(o.CsumOffset)); err != nil {
-				return nil, err
-			}
-			o.Flags &^= datapath.OffloadNeedsCsum
-			o.CsumStart, o.CsumOffset = 0, 0
-		}
-		s.one[0] = p.Data()
-		return s.one[:], nil
+	b[1] = o.Type
+	binary.LittleEndian.PutUint16(b[2:], uint16(o.HdrLen))
+	binary.LittleEndian.PutUint16(b[4:], uint16(o.Size))
+	if o.NeedsCsum {
+		binary.LittleEndian.PutUint16(b[6:], uint16(o.CsumStart))
+		binary.LittleEndian.PutUint16(b[8:], uint16(o.CsumOffset))
+	} else {
+		b[6], b[7], b[8], b[9] = 0, 0, 0, 0
 	}
-	g := o.GSO()
-	n, maxLen := packet.SegmentCount(p.Data(), g)
-	if n <= 0 {
-		return nil, packet.ErrGSOHeader
-	}
-	if maxLen > segBufSize {
-		return nil, packet.ErrGSOBufferSmall
-	}
-	for len(s.bufs) < n {
-		s.bufs = append(s.bufs, make([]byte, segBufSize))
-	}
-	if cap(s.out) < n {
-		s.out = make([][]byte, n)
-	}
-	out := s.out[:n]
-	for i := range out {
-		out[i] = s.bufs[i]
-	}
-	m, err := packet.Segment(p.Data(), g, out)
-	if err != nil {
-		return nil, err
-	}
-	return out[:m], nil
 }
 
 // MmsgReader receives batches with recvmmsg through a socket's RawConn,

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/switchyard-net/switchyard/internal/datapath"
+	"github.com/switchyard-net/switchyard/internal/packet"
 )
 
 // OffloadReporter is a device that can say which offloads it uses (for
@@ -24,10 +25,10 @@ type OffloadReporter interface {
 
 // Device is an OS-facing port.
 type Device interface {
-	datapath.Port
-	// Run reads frames in batches and hands them to bp.Receive until ctx
+	datapath.Device
+	// Run reads frames in batches and hands them to rx.Receive until ctx
 	// is done or the device is closed; it returns nil on a clean stop.
-	Run(ctx context.Context, bp *datapath.BridgePort) error
+	Run(ctx context.Context, rx datapath.Receiver) error
 	// Close stops Run and releases file descriptors; it removes nothing
 	// the OS keeps (a persistent TAP stays).
 	Close() error
@@ -73,10 +74,6 @@ type TAP struct {
 	vnet    bool // opened with IFF_VNET_HDR
 	offload int  // TUNSETOFFLOAD flags accepted
 	fdHolder
-
-	softMu sync.Mutex // guards soft and vbuf (frames the TAP cannot take whole)
-	soft   Softener
-	vbuf   []byte
 }
 
 // fdHolder owns a non-blocking fd registered with the Go poller, so that a
@@ -252,9 +249,30 @@ func (t *TAP) Offloads() []string {
 	return l
 }
 
-// Send writes each frame to the TAP, one write per frame. With a vnet
-// header a super-frame or a frame with a partial checksum is written whole
-// with its metadata; without one it is finished or segmented first.
+// Caps says what the TAP takes as it is: with a vnet header, partial
+// checksums and the super-frames the kernel took offloads for (TSO for IPv4
+// and IPv6, USO when the kernel has it); without one, plain frames only (the
+// engine finishes and segments the rest).
+func (t *TAP) Caps() datapath.Caps {
+	if !t.vnet {
+		return datapath.Caps{}
+	}
+	c := datapath.Caps{PartialCsum: t.offload&tunFCsum != 0}
+	if t.offload&tunFTSO4 != 0 {
+		c.GSO |= 1 << packet.GSOTypeTCPv4
+	}
+	if t.offload&tunFTSO6 != 0 {
+		c.GSO |= 1 << packet.GSOTypeTCPv6
+	}
+	if t.offload&tunFUSO4 != 0 {
+		c.GSO |= 1 << packet.GSOTypeUDPL4
+	}
+	return c
+}
+
+// Send writes each frame to the TAP, one write per frame, behind a vnet
+// header carrying its offload metadata when the TAP has one. Every frame is
+// in a form Caps accepts (the engine's egress step saw to it).
 func (t *TAP) Send(batch []datapath.Out) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
@@ -264,39 +282,13 @@ func (t *TAP) Send(batch []datapath.Out) {
 	}
 	for _, o := range batch {
 		p := o.Pkt
-		if t.vnet && (p.Offload.GSOType&^datapath.GSOECN != datapath.GSOUDPL4 || t.offload&tunFUSO4 != 0) {
+		if t.vnet {
 			off := p.Off - VnetHdrLen
 			EncodeVnetHdr(p.Buf[off:p.Off], &p.Offload)
 			t.write(p.Buf[off : p.Off+p.Len])
 			continue
 		}
-		// No vnet header, or a UDP super-frame for a kernel without USO.
-		t.softWrite(p)
-	}
-}
-
-// softWrite writes a frame the TAP cannot take as it is: finished, or cut
-// into segments (each behind an empty vnet header if the TAP has one).
-func (t *TAP) softWrite(p *datapath.Packet) {
-	t.softMu.Lock()
-	defer t.softMu.Unlock()
-	frames, err := t.soft.Frames(p)
-	if err != nil {
-		t.drop(datapath.DropBadFrame, 1)
-		return
-	}
-	for _, f := range frames {
-		if !t.vnet {
-			t.write(f)
-			continue
-		}
-		if cap(t.vbuf) < VnetHdrLen+len(f) {
-			t.vbuf = make([]byte, VnetHdrLen+segBufSize)
-		}
-		b := t.vbuf[:VnetHdrLen+len(f)]
-		clear(b[:VnetHdrLen])
-		copy(b[VnetHdrLen:], f)
-		t.write(b)
+		t.write(p.Data())
 	}
 }
 
@@ -313,7 +305,7 @@ func (t *TAP) write(b []byte) {
 // Run reads frames until the TAP is closed or ctx ends: it waits for the
 // descriptor to become readable, reads until EAGAIN or a full batch, and
 // hands the batch to the engine.
-func (t *TAP) Run(ctx context.Context, bp *datapath.BridgePort) error {
+func (t *TAP) Run(ctx context.Context, rx datapath.Receiver) error {
 	stop := context.AfterFunc(ctx, func() { t.Close() })
 	defer stop()
 	batch := make([]*datapath.Packet, BatchSize)
@@ -355,7 +347,7 @@ func (t *TAP) Run(ctx context.Context, bp *datapath.BridgePort) error {
 		n, rerr = 0, nil
 		err := t.rc.Read(read)
 		if n > 0 {
-			bp.Receive(batch[:n])
+			rx.Receive(batch[:n])
 		}
 		if t.closed.Load() || errors.Is(err, os.ErrClosed) {
 			return nil

@@ -137,7 +137,7 @@ func (p *Port) closeGSO() {
 func (p *Port) sendSuper(o datapath.Out, dsts []netip.Addr, pending *int) {
 	pkt := o.Pkt
 	inner := pkt.Data()
-	g := pkt.Offload.GSO()
+	g := pkt.Offload
 	tl := tunnelHdrLen(p.cfg.Encap)
 	n, segMax := packet.SegmentCount(inner, g)
 	if n <= 0 {

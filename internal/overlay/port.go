@@ -34,7 +34,7 @@ type Port struct {
 	mtu   int
 	flood []netip.Addr
 
-	bp       atomic.Pointer[datapath.BridgePort]
+	bp       atomic.Pointer[attached]
 	counters atomic.Pointer[datapath.Counters]
 	closed   chan struct{}
 	once     sync.Once
@@ -191,22 +191,41 @@ func (p *Port) drop(r datapath.DropReason, n int) {
 	}
 }
 
-// Attach registers the bridge port's VNIs on the socket; call it again after
+// VNIReceiver is what a tunnel port hands its frames to: a receiver that
+// says which VNIs it takes (a bridge port, *datapath.Port).
+type VNIReceiver interface {
+	datapath.Receiver
+	VNIs() []uint32
+}
+
+// attached is the receiver a port's frames go to.
+type attached struct{ rx datapath.Receiver }
+
+// Attach registers the receiver's VNIs on the socket; call it again after
 // the port's VNI settings change.
-func (p *Port) Attach(bp *datapath.BridgePort) error {
+func (p *Port) Attach(rx VNIReceiver) error {
 	p.m.mu.Lock()
 	defer p.m.mu.Unlock()
-	if err := p.sock.register(p, bp.VNIs()); err != nil {
+	if err := p.sock.register(p, rx.VNIs()); err != nil {
 		return err
 	}
-	p.bp.Store(bp)
+	p.bp.Store(&attached{rx: rx})
 	return nil
 }
 
+// Caps: a tunnel port takes every frame as it is. It segments super-frames
+// itself (with UDP GSO where it can) and finishes partial inner checksums.
+func (p *Port) Caps() datapath.Caps { return datapath.CapsAll }
+
 // Run attaches the port and waits until ctx ends or the port is closed; the
-// receiving is done by the shared socket's loop.
-func (p *Port) Run(ctx context.Context, bp *datapath.BridgePort) error {
-	if err := p.Attach(bp); err != nil {
+// receiving is done by the shared socket's loop. rx must say its VNIs (be a
+// VNIReceiver).
+func (p *Port) Run(ctx context.Context, rx datapath.Receiver) error {
+	vr, ok := rx.(VNIReceiver)
+	if !ok {
+		return fmt.Errorf("tunnel port %s: its receiver does not say its VNIs", p.name)
+	}
+	if err := p.Attach(vr); err != nil {
 		return err
 	}
 	select {
@@ -317,7 +336,7 @@ func (p *Port) prepare(batch []datapath.Out) []txFrame {
 	}
 	for i, o := range batch {
 		pkt := o.Pkt
-		if pkt.Offload.IsGSO() {
+		if pkt.Offload.IsSuper() {
 			prep[i] = txFrame{super: true}
 			continue
 		}
@@ -327,13 +346,13 @@ func (p *Port) prepare(batch []datapath.Out) []txFrame {
 			prep[i] = txFrame{}
 			continue
 		}
-		if pkt.Offload.Flags&datapath.OffloadNeedsCsum != 0 {
-			if err := packet.FinishChecksum(inner, int(pkt.Offload.CsumStart), int(pkt.Offload.CsumOffset)); err != nil {
+		if pkt.Offload.NeedsCsum {
+			if err := packet.FinishChecksum(inner, pkt.Offload.CsumStart, pkt.Offload.CsumOffset); err != nil {
 				p.drop(datapath.DropBadFrame, 1)
 				prep[i] = txFrame{}
 				continue
 			}
-			pkt.Offload.Flags &^= datapath.OffloadNeedsCsum
+			pkt.Offload.NeedsCsum = false
 		}
 		prep[i] = txFrame{inner: inner, sport: packet.SourcePort(packet.FlowHash(inner), p.cfg.SrcPortMin, p.cfg.SrcPortMax)}
 	}

@@ -221,7 +221,7 @@ func (a *rxAssembler) flush() {
 			}
 			e.pkt.Len = len(frame)
 			if segs > 1 {
-				e.pkt.Offload.SetGSO(g)
+				e.pkt.Offload = g
 			} else {
 				markChecksum(e.pkt, 0, e.port)
 			}
@@ -243,7 +243,7 @@ func (a *rxAssembler) flush() {
 	for i := range a.groups {
 		g := &a.groups[i]
 		if bp := g.port.bp.Load(); bp != nil {
-			bp.Receive(g.pkts)
+			bp.rx.Receive(g.pkts)
 		}
 		clear(g.pkts)
 		g.port = nil
@@ -308,8 +308,8 @@ func markChecksum(p *datapath.Packet, superMSS int, port *Port) {
 			// A complete checksum becomes a partial one: the metadata says so.
 			f[s.Start+16], f[s.Start+17] = byte(packet.Fold(s.Pseudo)>>8), byte(packet.Fold(s.Pseudo))
 		}
-		p.Offload.SetGSO(packet.GSO{Type: typ, Size: mss, HdrLen: hl, NeedsCsum: true, CsumStart: s.Start, CsumOffset: 16})
+		p.Offload = packet.GSO{Type: typ, Size: mss, HdrLen: hl, NeedsCsum: true, CsumStart: s.Start, CsumOffset: 16}
 		return
 	}
-	p.Offload.SetGSO(packet.GSO{NeedsCsum: true, CsumStart: s.Start, CsumOffset: s.Offset})
+	p.Offload = packet.GSO{NeedsCsum: true, CsumStart: s.Start, CsumOffset: s.Offset}
 }

@@ -16,8 +16,11 @@ import (
 type capture struct {
 	mu     sync.Mutex
 	frames [][]byte
-	offs   []datapath.Offload
+	offs   []packet.GSO
 }
+
+// Caps: the capture takes super-frames and partial checksums as they are.
+func (c *capture) Caps() datapath.Caps { return datapath.CapsAll }
 
 func (c *capture) Send(batch []datapath.Out) {
 	c.mu.Lock()
@@ -46,7 +49,7 @@ func newRxHarness(t *testing.T) *rxHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.port.bp.Store(bp)
+	h.port.bp.Store(&attached{rx: bp})
 	if _, err := br.AddPort("tap0", h.out, datapath.PortConfig{}); err != nil {
 		t.Fatal(err)
 	}
@@ -104,11 +107,11 @@ func payload(n int, seed byte) []byte {
 
 // finished returns a copy of frame with its offload finished in software:
 // the bytes a receiver that takes no offloads would get, joined.
-func finished(t *testing.T, f []byte, o datapath.Offload) []byte {
+func finished(t *testing.T, f []byte, o packet.GSO) []byte {
 	t.Helper()
 	f = append([]byte(nil), f...)
-	if o.Flags&datapath.OffloadNeedsCsum != 0 {
-		if err := packet.FinishChecksum(f, int(o.CsumStart), int(o.CsumOffset)); err != nil {
+	if o.NeedsCsum {
+		if err := packet.FinishChecksum(f, o.CsumStart, o.CsumOffset); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -133,7 +136,7 @@ func TestRxMergesInOrderSegmentsOfAFlow(t *testing.T) {
 		t.Fatalf("%d frames reached the VM, want 1 super-frame", len(h.out.frames))
 	}
 	o := h.out.offs[0]
-	if o.GSOType != packet.GSOTypeTCPv4 || o.GSOSize != mss || o.Flags&datapath.OffloadNeedsCsum == 0 || o.CsumStart != 34 || o.CsumOffset != 16 {
+	if o.Type != packet.GSOTypeTCPv4 || o.Size != mss || !o.NeedsCsum || o.CsumStart != 34 || o.CsumOffset != 16 {
 		t.Fatalf("offload %+v", o)
 	}
 	f := finished(t, h.out.frames[0], o)
@@ -201,11 +204,11 @@ func TestRxMarksPartialChecksumsAndSuperFrames(t *testing.T) {
 	if len(h.out.frames) != 2 {
 		t.Fatalf("%d frames", len(h.out.frames))
 	}
-	if o := h.out.offs[0]; o.Flags&datapath.OffloadNeedsCsum == 0 || o.IsGSO() || !packet.TCPChecksumValid(finished(t, h.out.frames[0], o)) {
+	if o := h.out.offs[0]; !o.NeedsCsum || o.IsSuper() || !packet.TCPChecksumValid(finished(t, h.out.frames[0], o)) {
 		t.Fatalf("partial segment: %+v", o)
 	}
 	o := h.out.offs[1]
-	if o.GSOType != packet.GSOTypeTCPv4 || o.GSOSize != 1448 || o.Flags&datapath.OffloadNeedsCsum == 0 {
+	if o.Type != packet.GSOTypeTCPv4 || o.Size != 1448 || !o.NeedsCsum {
 		t.Fatalf("super-frame: %+v", o)
 	}
 	if !packet.TCPChecksumValid(finished(t, h.out.frames[1], o)) {
@@ -269,7 +272,7 @@ func TestRxDoesNotMergeACorruptedSegment(t *testing.T) {
 	if len(h.out.frames) != 3 {
 		t.Fatalf("%d frames: a corrupted segment was merged (its error would be hidden)", len(h.out.frames))
 	}
-	if packet.TCPChecksumValid(h.out.frames[1]) || h.out.offs[1].Flags&datapath.OffloadNeedsCsum != 0 {
+	if packet.TCPChecksumValid(h.out.frames[1]) || h.out.offs[1].NeedsCsum {
 		t.Fatal("the corrupted segment lost its bad checksum")
 	}
 }
@@ -312,10 +315,10 @@ func TestRxMergesSameSizedUDPDatagrams(t *testing.T) {
 		t.Fatalf("%d frames, want one UDP super-frame and one datagram", len(h.out.frames))
 	}
 	o := h.out.offs[0]
-	if o.GSOType != packet.GSOTypeUDPL4 || o.GSOSize != 64 || o.CsumOffset != 6 {
+	if o.Type != packet.GSOTypeUDPL4 || o.Size != 64 || o.CsumOffset != 6 {
 		t.Fatalf("offload %+v", o)
 	}
-	g := o.GSO()
+	g := o
 	n, maxLen := packet.SegmentCount(h.out.frames[0], g)
 	out := make([][]byte, n)
 	for i := range out {

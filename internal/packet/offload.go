@@ -52,6 +52,24 @@ type GSO struct {
 	// CsumOffset is the offset of the checksum field from CsumStart (16 for
 	// TCP, 6 for UDP).
 	CsumOffset int
+	// DataValid is VIRTIO_NET_HDR_F_DATA_VALID: the checksum was already
+	// verified (never set together with NeedsCsum on output).
+	DataValid bool
+}
+
+// IsSuper reports whether the frame is a super-frame that must be segmented
+// before it can go out where super-frames are not taken.
+func (g *GSO) IsSuper() bool { return g.Type&^GSOTypeECN != GSOTypeNone }
+
+// Shift moves the offsets by delta bytes, for a header of delta bytes pushed
+// in front of the L3 header (a VLAN tag: +4) or popped (-4).
+func (g *GSO) Shift(delta int) {
+	if g.NeedsCsum {
+		g.CsumStart += delta
+	}
+	if g.HdrLen != 0 {
+		g.HdrLen += delta
+	}
 }
 
 // Errors of Segment, GSOHeaderLen and FinishChecksum. They are

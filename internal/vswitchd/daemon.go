@@ -23,6 +23,10 @@ type Options struct {
 	// every frame is complete and MTU-sized everywhere (slower; for
 	// debugging and for testing both paths).
 	NoOffload bool
+	// Memory opens every port as an in-memory device (netdev.Memory)
+	// instead of an OS device: for tests of the daemon without root, and
+	// for trying configurations out.
+	Memory bool
 }
 
 // DefaultStateDir is the daemon's state directory unless told otherwise.
@@ -54,7 +58,7 @@ func Run(ctx context.Context, o Options) error {
 	defer store.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sw := newSwitch(ctx, store, o.Logger, !o.NoOffload)
+	sw := newSwitch(ctx, store, o.Logger, !o.NoOffload, o.Memory)
 	defer sw.close()
 	_, rev := store.Get()
 	o.Logger.Info("switchyard daemon starting", "version", Version, "state_dir", o.StateDir, "socket", o.Socket, "revision", rev, "offload", sw.offload)

@@ -1,54 +1,34 @@
 package vswitchd
 
 import (
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/netip"
 	"runtime"
 	"time"
 
 	"github.com/switchyard-net/switchyard/internal/api"
 	"github.com/switchyard-net/switchyard/internal/config"
+	"github.com/switchyard-net/switchyard/internal/datapath"
+	"github.com/switchyard-net/switchyard/internal/errs"
 	"github.com/switchyard-net/switchyard/internal/netdev"
 )
 
 // Version is the daemon's version string.
 var Version = "0.1.0"
 
-func invalid(field, allowed, format string, a ...any) *api.Error {
-	return &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalid, Field: field, Allowed: allowed, Message: fmt.Sprintf(format, a...)}
+func invalid(field, allowed, format string, a ...any) error {
+	return errs.Invalidf(field, allowed, format, a...)
 }
 
-func notFound(field, format string, a ...any) *api.Error {
-	return &api.Error{Status: http.StatusNotFound, Code: api.CodeNotFound, Field: field, Message: fmt.Sprintf(format, a...)}
-}
+func notFound(field, format string, a ...any) error { return errs.NotFoundf(field, format, a...) }
 
-func exists(field, format string, a ...any) *api.Error {
-	return &api.Error{Status: http.StatusConflict, Code: api.CodeExists, Field: field, Message: fmt.Sprintf(format, a...)}
-}
-
-// apiErr turns a store or validation error into an API error.
-func apiErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ae *api.Error
-	if errors.As(err, &ae) {
-		return ae
-	}
-	var ve *config.Error
-	if errors.As(err, &ve) {
-		return &api.Error{Status: http.StatusBadRequest, Code: api.CodeInvalid, Field: ve.Field, Message: ve.Message, Allowed: ve.Allowed}
-	}
-	return &api.Error{Status: http.StatusInternalServerError, Code: api.CodeInternal, Message: err.Error()}
-}
+func exists(field, format string, a ...any) error { return errs.Existsf(field, format, a...) }
 
 // update commits a validated change and reconciles to it.
 func (s *Switch) update(fn func(c *config.Config) error) error {
 	if _, err := s.store.Update(fn); err != nil {
-		return apiErr(err)
+		return err
 	}
 	s.Reconcile()
 	return nil
@@ -109,32 +89,18 @@ func (s *Switch) DelBridge(name string) error {
 }
 
 // AddPort adds a port. Device preconditions that can be checked before
-// committing (the namespace exists, the system interface exists) are.
+// committing (the namespace exists, the system interface exists) are. The
+// port gets the requested port number (p.OFPort), or the lowest free one.
 func (s *Switch) AddPort(p config.Port) error {
 	if err := config.CheckName("port", p.Name); err != nil {
-		return apiErr(err)
+		return err
 	}
-	switch p.Type {
-	case config.TypeTAP:
-		if p.NetNS != "" && !netdev.NetNSExists(p.NetNS) {
-			return invalid("netns", "an existing namespace (ip netns add NAME)", "netns %q does not exist", p.NetNS)
-		}
-		ok, err := netdev.LinkExists(p.Name, p.NetNS)
-		if err != nil {
-			return apiErr(err)
-		}
-		p.Created = !ok
-	case config.TypeInternal:
-		ok, err := netdev.LinkExists(p.Name, "")
-		if err != nil {
-			return apiErr(err)
-		}
-		p.Created = !ok
-	case config.TypeSystem:
-		if p.VethPeer == "" {
-			if ok, _ := netdev.LinkExists(p.Name, ""); !ok {
-				return invalid("name", "an existing interface in the daemon's namespace", "interface %q does not exist", p.Name)
-			}
+	if p.OFPort < 0 || p.OFPort > datapath.MaxOFPort {
+		return invalid("ofport", fmt.Sprintf("1-%d", datapath.MaxOFPort), "%d", p.OFPort)
+	}
+	if k, err := s.kindOf(&p); err == nil && k.check != nil && !s.memory {
+		if err := k.check(s, &p); err != nil {
+			return err
 		}
 	}
 	return s.update(func(c *config.Config) error {
@@ -195,10 +161,10 @@ func (s *Switch) AddVeth(r api.VethRequest) error {
 	}
 	p.Created = true
 	if err := config.CheckName("name", p.Name); err != nil {
-		return apiErr(err)
+		return err
 	}
 	if err := config.CheckName("peer-name", p.VethPeer); err != nil {
-		return apiErr(err)
+		return err
 	}
 	if p.NetNS == "" || !netdev.NetNSExists(p.NetNS) {
 		return invalid("netns", "an existing namespace (ip netns add NAME)", "netns %q does not exist", p.NetNS)
@@ -212,8 +178,9 @@ func (s *Switch) AddVeth(r api.VethRequest) error {
 		return notFound("bridge", "bridge %q does not exist", p.Bridge)
 	}
 	c.Ports[p.Name] = &p
+	c.AssignOFPorts()
 	if err := c.Validate(); err != nil {
-		return apiErr(err)
+		return err
 	}
 	if ok, _ := netdev.LinkExists(p.Name, ""); ok {
 		return exists("name", "interface %q already exists", p.Name)
@@ -222,7 +189,7 @@ func (s *Switch) AddVeth(r api.VethRequest) error {
 		return exists("peer-name", "interface %q already exists in netns %q", p.VethPeer, p.NetNS)
 	}
 	if err := netdev.CreateVeth(p.Name, p.VethPeer, p.NetNS, 0, s.offload); err != nil {
-		return &api.Error{Status: http.StatusBadRequest, Code: api.CodeFailed, Field: "name", Message: err.Error()}
+		return errs.Failedf("name", err, "%v", err)
 	}
 	if err := s.update(func(c *config.Config) error {
 		if _, ok := c.Ports[p.Name]; ok {
@@ -319,10 +286,7 @@ func (s *Switch) DelFDB(bridge string, r api.FDBRequest) error {
 	if err != nil {
 		return err
 	}
-	if err := rb.dp.DeleteFDB([6]byte(mac), uint16(r.VLAN)); err != nil {
-		return notFound("mac", "%v", err)
-	}
-	return nil
+	return rb.dp.DeleteFDB([6]byte(mac), uint16(r.VLAN))
 }
 
 // FlushFDB removes learned entries (of one port and/or VLAN).
@@ -335,11 +299,7 @@ func (s *Switch) FlushFDB(bridge string, r api.FDBRequest) (int, error) {
 	if r.AllVLANs {
 		vlan = -1
 	}
-	n, err := rb.dp.FlushFDB(r.Port, vlan)
-	if err != nil {
-		return 0, notFound("port", "%v", err)
-	}
-	return n, nil
+	return rb.dp.FlushFDB(r.Port, vlan)
 }
 
 // Runtime reports the daemon's Go runtime figures.

@@ -16,7 +16,7 @@ func newTestSwitch(t *testing.T) *Switch {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := newSwitch(ctx, store, slog.New(slog.NewTextHandler(io.Discard, nil)), true)
+	s := newSwitch(ctx, store, slog.New(slog.NewTextHandler(io.Discard, nil)), true, false)
 	t.Cleanup(func() { s.close(); cancel(); store.Close() })
 	return s
 }

@@ -1,11 +1,12 @@
 // Package vswitchd is the Switchyard daemon: it keeps the configuration in
 // the store, reconciles the running bridges and devices to it (idempotently,
-// also after a restart), ages the FDBs, and serves the API.
+// also after a restart), ages the FDBs, and is the backend every front end
+// calls (the HTTP API, and the OpenFlow and OVSDB front ends). It returns
+// typed domain errors (package errs); only the front ends translate them.
 package vswitchd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/switchyard-net/switchyard/internal/api"
 	"github.com/switchyard-net/switchyard/internal/config"
 	"github.com/switchyard-net/switchyard/internal/datapath"
 	"github.com/switchyard-net/switchyard/internal/netdev"
@@ -37,6 +37,7 @@ type Switch struct {
 	static    map[string]config.StaticFDB
 	tunnels   tunnelManager
 	offload   bool // devices use offloads (vnet headers, GSO/GRO)
+	memory    bool // every port is an in-memory device (tests, dry runs)
 }
 
 type runBridge struct {
@@ -46,7 +47,7 @@ type runBridge struct {
 
 type runPort struct {
 	cfg    config.Port
-	bp     *datapath.BridgePort
+	bp     *datapath.Port
 	dev    netdev.Device // nil for patch and failed ports
 	patch  *datapath.Patch
 	cancel context.CancelFunc
@@ -55,14 +56,15 @@ type runPort struct {
 	reason string
 }
 
-// newSwitch makes a switch over store; ctx bounds the devices' loops and
-// offload says whether devices use offloads (vnet headers, GSO/GRO).
-func newSwitch(ctx context.Context, store *config.Store, log *slog.Logger, offload bool) *Switch {
+// newSwitch makes a switch over store; ctx bounds the devices' loops,
+// offload says whether devices use offloads (vnet headers, GSO/GRO), memory
+// makes every port an in-memory device.
+func newSwitch(ctx context.Context, store *config.Store, log *slog.Logger, offload, memory bool) *Switch {
 	return &Switch{
 		store: store, log: log, ctx: ctx, start: time.Now(),
 		bridges: map[string]*runBridge{}, ports: map[string]*runPort{},
 		patchEnds: map[string]*datapath.Patch{}, static: map[string]config.StaticFDB{},
-		tunnels: newTunnelManager(log, offload), offload: offload,
+		tunnels: newTunnelManager(log, offload), offload: offload, memory: memory,
 	}
 }
 
@@ -73,7 +75,7 @@ func identity(p *config.Port) string {
 	if p.Tunnel != nil {
 		t = fmt.Sprintf("%+v", *p.Tunnel)
 	}
-	return fmt.Sprintf("%s|%s|%s|%s|%s|%s", p.Type, p.Bridge, p.NetNS, p.Peer, p.VethPeer, t)
+	return fmt.Sprintf("%s|%s|%s|%s|%s|%d|%s", p.Type, p.Bridge, p.NetNS, p.Peer, p.VethPeer, p.OFPort, t)
 }
 
 // Reconcile makes the running switch match the stored configuration. It is
@@ -84,29 +86,47 @@ func (s *Switch) Reconcile() {
 	s.reconcileLocked()
 }
 
+// reconcileLocked runs the phases of a reconcile, one function each (as
+// Open vSwitch's bridge_reconfigure).
 func (s *Switch) reconcileLocked() {
 	cfg, rev := s.store.Get()
-	// 1. Ports that are gone or changed identity.
+	s.removeStalePorts(cfg)
+	s.removeStaleBridges(cfg)
+	s.configureBridges(cfg)
+	s.configurePorts(cfg)
+	s.configureStaticFDB(cfg)
+	s.log.Debug("reconciled", "revision", rev)
+}
+
+// removeStalePorts stops ports that are gone or changed identity.
+func (s *Switch) removeStalePorts(cfg *config.Config) {
 	for name, rp := range s.ports {
 		want, ok := cfg.Ports[name]
 		if !ok || identity(want) != identity(&rp.cfg) || cfg.Bridges[rp.cfg.Bridge] == nil {
 			s.stopPort(rp, !ok || want.Type != rp.cfg.Type || want.NetNS != rp.cfg.NetNS)
 		}
 	}
-	// 2. Bridges that are gone.
-	for name, rb := range s.bridges {
-		if _, ok := cfg.Bridges[name]; !ok {
-			for _, rp := range s.ports {
-				if rp.cfg.Bridge == name {
-					s.stopPort(rp, true)
-				}
-			}
-			delete(s.bridges, name)
-			s.log.Info("bridge removed", "bridge", name)
-			_ = rb
+}
+
+// removeStaleBridges stops bridges that are gone.
+func (s *Switch) removeStaleBridges(cfg *config.Config) {
+	for name := range s.bridges {
+		if _, ok := cfg.Bridges[name]; ok {
+			continue
 		}
+		for _, rp := range s.ports {
+			if rp.cfg.Bridge == name {
+				s.stopPort(rp, true)
+			}
+		}
+		delete(s.bridges, name)
+		s.log.Info("bridge removed", "bridge", name)
 	}
-	// 3. Bridges to add or update.
+}
+
+// configureBridges creates new bridges (with their stored flows, before any
+// port forwards a frame) and applies changed settings.
+func (s *Switch) configureBridges(cfg *config.Config) {
 	for _, name := range cfg.BridgeNames() {
 		b := cfg.Bridges[name]
 		dpcfg, err := b.DatapathConfig()
@@ -123,6 +143,8 @@ func (s *Switch) reconcileLocked() {
 			}
 			rb = &runBridge{cfg: *b, dp: dp}
 			s.bridges[name] = rb
+			s.restoreFlows(rb)
+			dp.OnFlowRemoved(func(l []datapath.FlowRemoved) { s.flowsExpired(name, l) })
 			s.log.Info("bridge added", "bridge", name)
 		} else if rb.cfg != *b {
 			if err := rb.dp.SetConfig(dpcfg); err != nil {
@@ -131,7 +153,10 @@ func (s *Switch) reconcileLocked() {
 			rb.cfg = *b
 		}
 	}
-	// 4. Ports to add (or retry) and VLAN settings to change.
+}
+
+// configurePorts adds (or retries) ports and changes VLAN settings in place.
+func (s *Switch) configurePorts(cfg *config.Config) {
 	var names []string
 	for n := range cfg.Ports {
 		names = append(names, n)
@@ -158,8 +183,11 @@ func (s *Switch) reconcileLocked() {
 			s.log.Info("port settings changed", "port", name)
 		}
 	}
-	// 5. Static FDB entries: remove what went, (re)install what is wanted
-	// (a restarted port lost its entries).
+}
+
+// configureStaticFDB removes static entries that went and (re)installs the
+// wanted ones (a restarted port lost its entries).
+func (s *Switch) configureStaticFDB(cfg *config.Config) {
 	want := map[string]config.StaticFDB{}
 	for _, e := range cfg.FDB {
 		want[fdbKey(e)] = e
@@ -190,13 +218,13 @@ func (s *Switch) reconcileLocked() {
 		}
 		s.static[k] = e
 	}
-	s.log.Debug("reconciled", "revision", rev)
 }
 
 func fdbKey(e config.StaticFDB) string { return fmt.Sprintf("%s/%d/%s", e.Bridge, e.VLAN, e.MAC) }
 
-// startPort creates the port's device and attaches it. A failure is kept as
-// the port's status, and retried at the next reconcile.
+// startPort creates the port's device and attaches it with its stored port
+// number. A failure is kept as the port's status, and retried at the next
+// reconcile.
 func (s *Switch) startPort(p *config.Port) {
 	rb := s.bridges[p.Bridge]
 	rp := &runPort{cfg: *p, status: "down"}
@@ -210,60 +238,23 @@ func (s *Switch) startPort(p *config.Port) {
 		rp.status, rp.reason = "error", err.Error()
 		return
 	}
-	var dev datapath.Port
-	switch p.Type {
-	case config.TypeTAP:
-		var t *netdev.TAP
-		t, err = netdev.OpenTAP(p.Name, netdev.TAPOptions{NetNS: p.NetNS, Up: true, Offload: s.offload})
-		if err == nil {
-			rp.dev, dev = t, t
-		}
-	case config.TypeInternal:
-		var t *netdev.TAP
-		t, err = netdev.OpenInternal(p.Name, s.offload)
-		if err == nil {
-			rp.dev, dev = t, t
-		}
-	case config.TypeSystem:
-		if p.VethPeer != "" {
-			if ok, _ := netdev.LinkExists(p.Name, ""); !ok {
-				// The veth went away (a reboot, someone deleted it): make it again.
-				if err = netdev.CreateVeth(p.Name, p.VethPeer, p.NetNS, 0, s.offload); err != nil {
-					break
-				}
-			}
-		}
-		var sys *netdev.System
-		sys, err = netdev.OpenSystem(p.Name, "", s.offload)
-		if err == nil {
-			rp.dev, dev = sys, sys
-		}
-	case config.TypePatch:
-		peer := s.ports[p.Peer]
-		if end, ok := s.patchEnds[p.Name]; ok && peer != nil && peer.patch != nil && peer.patch.Peer() == end {
-			rp.patch = end
-			delete(s.patchEnds, p.Name)
-		} else {
-			a, b := datapath.NewPatchPair()
-			rp.patch = a
-			s.patchEnds[p.Peer] = b
-		}
+	var dev datapath.Device
+	if p.Type == config.TypePatch {
+		rp.patch = s.patchEnd(p)
 		dev = rp.patch
-	case config.TypeVXLAN, config.TypeGeneve, config.TypeGRE:
-		var d netdev.Device
-		d, err = s.tunnels.open(p)
-		if err == nil {
-			rp.dev, dev = d, d
+	} else {
+		var k deviceKind
+		if k, err = s.kindOf(p); err == nil {
+			rp.dev, err = k.open(s, p)
+			dev = rp.dev
 		}
-	default:
-		err = fmt.Errorf("port type %q is not supported", p.Type)
+		if err != nil {
+			rp.status, rp.reason = "error", err.Error()
+			s.log.Warn("port not started", "port", p.Name, "type", p.Type, "err", err)
+			return
+		}
 	}
-	if err != nil {
-		rp.status, rp.reason = "error", err.Error()
-		s.log.Warn("port not started", "port", p.Name, "type", p.Type, "err", err)
-		return
-	}
-	bp, err := rb.dp.AddPort(p.Name, dev, dpcfg)
+	bp, err := rb.dp.AddPortNumber(p.Name, uint16(p.OFPort), dev, dpcfg)
 	if err != nil {
 		if rp.dev != nil {
 			rp.dev.Close()
@@ -274,16 +265,10 @@ func (s *Switch) startPort(p *config.Port) {
 	rp.bp = bp
 	rp.status, rp.reason = "up", ""
 	if rp.patch != nil {
-		rp.patch.Attach(bp)
-		if s.ports[p.Peer] == nil || s.ports[p.Peer].patch == nil {
-			rp.status, rp.reason = "down", "peer "+p.Peer+" missing"
-		} else if pr := s.ports[p.Peer]; pr.status == "down" && pr.patch.Peer() == rp.patch {
-			pr.status, pr.reason = "up", ""
-		}
-		s.log.Info("port added", "port", p.Name, "type", p.Type, "bridge", p.Bridge, "status", rp.status)
+		s.attachPatch(rp)
+		s.log.Info("port added", "port", p.Name, "type", p.Type, "bridge", p.Bridge, "ofport", p.OFPort, "status", rp.status)
 		return
 	}
-	s.tunnels.attach(rp)
 	ctx, cancel := context.WithCancel(s.ctx)
 	rp.cancel, rp.done = cancel, make(chan struct{})
 	go func(dev netdev.Device) {
@@ -295,7 +280,32 @@ func (s *Switch) startPort(p *config.Port) {
 			s.mu.Unlock()
 		}
 	}(rp.dev)
-	s.log.Info("port added", "port", p.Name, "type", p.Type, "bridge", p.Bridge)
+	s.log.Info("port added", "port", p.Name, "type", p.Type, "bridge", p.Bridge, "ofport", p.OFPort)
+}
+
+// patchEnd returns the patch end for port p: the waiting end of a pair whose
+// other port is already up, or one end of a new pair.
+func (s *Switch) patchEnd(p *config.Port) *datapath.Patch {
+	peer := s.ports[p.Peer]
+	if end, ok := s.patchEnds[p.Name]; ok && peer != nil && peer.patch != nil && peer.patch.Peer() == end {
+		delete(s.patchEnds, p.Name)
+		return end
+	}
+	a, b := datapath.NewPatchPair()
+	s.patchEnds[p.Peer] = b
+	return a
+}
+
+// attachPatch attaches a started patch port's end and brings the pair up
+// when both ends are there.
+func (s *Switch) attachPatch(rp *runPort) {
+	rp.patch.Attach(rp.bp)
+	p := &rp.cfg
+	if s.ports[p.Peer] == nil || s.ports[p.Peer].patch == nil {
+		rp.status, rp.reason = "down", "peer "+p.Peer+" missing"
+	} else if pr := s.ports[p.Peer]; pr.status == "down" && pr.patch.Peer() == rp.patch {
+		pr.status, pr.reason = "up", ""
+	}
 }
 
 // stopPort detaches a port; with remove it also deletes the OS device
@@ -311,7 +321,6 @@ func (s *Switch) stopPort(rp *runPort, remove bool) {
 	if rp.done != nil {
 		<-rp.done
 	}
-	s.tunnels.detach(rp)
 	if rb := s.bridges[rp.cfg.Bridge]; rb != nil && rp.bp != nil {
 		_ = rb.dp.RemovePort(name)
 	}
@@ -330,17 +339,8 @@ func (s *Switch) stopPort(rp *runPort, remove bool) {
 			delete(s.static, k)
 		}
 	}
-	if remove && rp.cfg.Created {
-		var err error
-		switch rp.cfg.Type {
-		case config.TypeTAP:
-			err = netdev.DeleteTAP(name, rp.cfg.NetNS)
-		case config.TypeInternal, config.TypeSystem:
-			err = netdev.DeleteLink(name, "")
-		}
-		if err != nil && !errors.Is(err, netdev.ErrNotExist) {
-			s.log.Warn("could not delete device", "port", name, "err", err)
-		}
+	if remove {
+		s.removeDevice(&rp.cfg)
 	}
 	s.log.Info("port removed", "port", name, "deleted_device", remove && rp.cfg.Created)
 }
@@ -355,7 +355,8 @@ func (s *Switch) close() {
 	s.tunnels.close()
 }
 
-// tick advances every bridge's clock (and ages its FDB).
+// tick advances every bridge's clock (and ages its FDB, expires rules,
+// sweeps its decision cache).
 func (s *Switch) tick(now time.Time) {
 	s.mu.Lock()
 	brs := make([]*datapath.Bridge, 0, len(s.bridges))
@@ -366,46 +367,4 @@ func (s *Switch) tick(now time.Time) {
 	for _, b := range brs {
 		b.Tick(now)
 	}
-}
-
-// Show reports every bridge and port with status and counters.
-func (s *Switch) Show() *api.Show {
-	cfg, rev := s.store.Get()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := &api.Show{Revision: rev}
-	for _, name := range cfg.BridgeNames() {
-		out.Bridges = append(out.Bridges, s.bridgeStatus(cfg, name))
-	}
-	return out
-}
-
-func (s *Switch) bridgeStatus(cfg *config.Config, name string) api.BridgeStatus {
-	b := cfg.Bridges[name]
-	bs := api.BridgeStatus{Bridge: *b, Ports: []api.PortStatus{}}
-	if rb := s.bridges[name]; rb != nil {
-		c := rb.dp.Config()
-		bs.AgingSeconds, bs.MaxLearned, bs.FullPolicy = int(c.AgingTime/time.Second), c.MaxLearned, c.FullPolicy.String()
-		bs.FDB = rb.dp.Stats().FDB
-	}
-	for _, p := range cfg.PortsOf(name) {
-		bs.Ports = append(bs.Ports, s.portStatus(p))
-	}
-	return bs
-}
-
-func (s *Switch) portStatus(p *config.Port) api.PortStatus {
-	ps := api.PortStatus{Port: *p, Status: "down", Reason: "not started", Stats: datapath.PortStats{Drops: map[string]uint64{}}}
-	if rp := s.ports[p.Name]; rp != nil {
-		ps.Status, ps.Reason = rp.status, rp.reason
-		if rp.bp != nil {
-			ps.Number = rp.bp.Number()
-			ps.Stats = rp.bp.Counters().Snapshot()
-		}
-		s.tunnels.status(rp, &ps)
-		if r, ok := rp.dev.(netdev.OffloadReporter); ok {
-			ps.Offloads = r.Offloads()
-		}
-	}
-	return ps
 }

@@ -1,0 +1,311 @@
+package datapath
+
+import (
+	"slices"
+	"sort"
+	"sync/atomic"
+)
+
+// The flow tables are an immutable value that a snapshot points to: a
+// decision reads them with no lock. A change is a transaction that copies
+// only the path it touches (the table, the subtable and one of its shards),
+// so adding one rule to 100,000 costs a few hundred map entries, not
+// 100,000, and every change becomes visible at once when the snapshot that
+// holds it is published.
+
+// shards is the number of hash shards of a subtable (copy-on-write unit).
+const shards = 256
+
+type tableSet struct {
+	t      [NumTables]*table
+	nrules int
+	// fields is the union of the masks of every rule: what the key must
+	// hold (it sets the parse depth).
+	fields Key
+	owner  uint64
+}
+
+type table struct {
+	subs   []*subtable // by maxPri, highest first
+	byMask map[Key]*subtable
+	n      int
+	owner  uint64
+	// counters (OpenFlow table stats), pushed from the decision cache
+	lookups, matched *atomic.Uint64
+}
+
+type subtable struct {
+	mask   Key
+	words  []uint8
+	shards [shards]map[uint64][]*Rule // masked hash → rules, highest priority first
+	prios  map[uint16]int
+	maxPri uint16
+	n      int
+	owner  uint64
+}
+
+var txnEpoch atomic.Uint64
+
+func newTableSet() *tableSet { return &tableSet{} }
+
+// lookup finds the highest-priority rule of table id that matches k,
+// adding to wc every mask bit it consulted (the subtables it probed).
+func (ts *tableSet) lookup(id uint8, k, wc *Key) *Rule {
+	t := ts.t[id]
+	if t == nil {
+		return nil
+	}
+	var best *Rule
+	for _, s := range t.subs {
+		if best != nil && s.maxPri <= best.Priority {
+			break
+		}
+		wc.Or(&s.mask)
+		h := hashMasked(k, &s.mask, s.words)
+		for _, r := range s.shards[h%shards][h] {
+			if equalWords(k, &r.Match.Key, &s.mask, s.words) {
+				if best == nil || r.Priority > best.Priority {
+					best = r
+				}
+				break
+			}
+		}
+	}
+	return best
+}
+
+// each calls fn for every rule of table id (or every table with TableAll)
+// until fn returns false.
+func (ts *tableSet) each(id uint8, fn func(*Rule) bool) {
+	for tid := range ts.t {
+		if id != TableAll && int(id) != tid {
+			continue
+		}
+		t := ts.t[tid]
+		if t == nil {
+			continue
+		}
+		for _, s := range t.subs {
+			for _, sh := range s.shards {
+				for _, l := range sh {
+					for _, r := range l {
+						if !fn(r) {
+							return
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// rules returns every rule, sorted by table, priority (highest first),
+// then match.
+func (ts *tableSet) rules(id uint8) []*Rule {
+	var l []*Rule
+	ts.each(id, func(r *Rule) bool { l = append(l, r); return true })
+	sortRules(l)
+	return l
+}
+
+func sortRules(l []*Rule) {
+	sort.Slice(l, func(i, j int) bool {
+		a, b := l[i], l[j]
+		if a.Table != b.Table {
+			return a.Table < b.Table
+		}
+		if a.Priority != b.Priority {
+			return a.Priority > b.Priority
+		}
+		for w := range a.Match.Mask {
+			if a.Match.Mask[w] != b.Match.Mask[w] {
+				return a.Match.Mask[w] > b.Match.Mask[w]
+			}
+			if a.Match.Key[w] != b.Match.Key[w] {
+				return a.Match.Key[w] < b.Match.Key[w]
+			}
+		}
+		return false
+	})
+}
+
+// find returns the rule with r's identity (table, priority, match), or nil.
+func (ts *tableSet) find(table uint8, prio uint16, m *Match) *Rule {
+	t := ts.t[table]
+	if t == nil {
+		return nil
+	}
+	s := t.byMask[m.Mask]
+	if s == nil {
+		return nil
+	}
+	h := hashMasked(&m.Key, &s.mask, s.words)
+	for _, r := range s.shards[h%shards][h] {
+		if r.Priority == prio && r.Match.Key == m.Key {
+			return r
+		}
+	}
+	return nil
+}
+
+// flowTxn is a copy-on-write change of a tableSet.
+type flowTxn struct {
+	base  *tableSet
+	ts    *tableSet
+	e     uint64
+	owned map[*map[uint64][]*Rule]bool // shards this transaction copied
+}
+
+func beginTxn(base *tableSet) *flowTxn {
+	e := txnEpoch.Add(1)
+	ts := *base
+	ts.owner = e
+	return &flowTxn{base: base, ts: &ts, e: e, owned: map[*map[uint64][]*Rule]bool{}}
+}
+
+func (x *flowTxn) table(id uint8) *table {
+	t := x.ts.t[id]
+	switch {
+	case t == nil:
+		t = &table{byMask: map[Key]*subtable{}, owner: x.e, lookups: new(atomic.Uint64), matched: new(atomic.Uint64)}
+	case t.owner != x.e:
+		nt := *t
+		nt.subs = slices.Clone(t.subs)
+		nt.byMask = make(map[Key]*subtable, len(t.byMask))
+		for k, v := range t.byMask {
+			nt.byMask[k] = v
+		}
+		nt.owner = x.e
+		t = &nt
+	default:
+		return t
+	}
+	x.ts.t[id] = t
+	return t
+}
+
+func (x *flowTxn) subtable(t *table, mask *Key) *subtable {
+	s := t.byMask[*mask]
+	switch {
+	case s == nil:
+		s = &subtable{mask: *mask, words: mask.maskWords(), prios: map[uint16]int{}, owner: x.e}
+		t.subs = append(t.subs, s)
+	case s.owner != x.e:
+		ns := *s // copies the shard pointers; shards are copied when written
+		ns.prios = make(map[uint16]int, len(s.prios))
+		for k, v := range s.prios {
+			ns.prios[k] = v
+		}
+		ns.owner = x.e
+		for i, o := range t.subs {
+			if o == s {
+				t.subs[i] = &ns
+			}
+		}
+		s = &ns
+	default:
+		return s
+	}
+	t.byMask[*mask] = s
+	return s
+}
+
+// shard returns the shard for hash h, copied if this transaction does not
+// own it yet. Ownership of shards is tracked per subtable version.
+func (x *flowTxn) shard(s *subtable, h uint64) map[uint64][]*Rule {
+	i := h % shards
+	sh := s.shards[i]
+	key := &s.shards[i]
+	if sh != nil && x.owned[key] {
+		return sh
+	}
+	n := make(map[uint64][]*Rule, len(sh)+1)
+	for k, v := range sh {
+		n[k] = v
+	}
+	s.shards[i] = n
+	x.owned[key] = true
+	return n
+}
+
+// insert adds r (which must not exist) to the set.
+func (x *flowTxn) insert(r *Rule) {
+	t := x.table(r.Table)
+	s := x.subtable(t, &r.Match.Mask)
+	h := hashMasked(&r.Match.Key, &s.mask, s.words)
+	sh := x.shard(s, h)
+	l := slices.Clone(sh[h])
+	i := sort.Search(len(l), func(i int) bool { return l[i].Priority < r.Priority })
+	l = slices.Insert(l, i, r)
+	sh[h] = l
+	s.prios[r.Priority]++
+	s.n++
+	if r.Priority > s.maxPri || s.n == 1 {
+		s.maxPri = r.Priority
+	}
+	t.n++
+	x.ts.nrules++
+	x.resort(t)
+}
+
+// remove deletes the rule with r's identity; it reports whether it was
+// there.
+func (x *flowTxn) remove(r *Rule) bool {
+	if x.ts.t[r.Table] == nil {
+		return false
+	}
+	t := x.table(r.Table)
+	if t.byMask[r.Match.Mask] == nil {
+		return false
+	}
+	s := x.subtable(t, &r.Match.Mask)
+	h := hashMasked(&r.Match.Key, &s.mask, s.words)
+	sh := x.shard(s, h)
+	l := sh[h]
+	i := slices.IndexFunc(l, func(o *Rule) bool { return o.Priority == r.Priority && o.Match.Key == r.Match.Key })
+	if i < 0 {
+		return false
+	}
+	l = slices.Delete(slices.Clone(l), i, i+1)
+	if len(l) == 0 {
+		delete(sh, h)
+	} else {
+		sh[h] = l
+	}
+	if s.prios[r.Priority]--; s.prios[r.Priority] == 0 {
+		delete(s.prios, r.Priority)
+	}
+	s.n--
+	t.n--
+	x.ts.nrules--
+	if s.n == 0 {
+		delete(t.byMask, s.mask)
+		t.subs = slices.DeleteFunc(t.subs, func(o *subtable) bool { return o == s })
+	} else if r.Priority == s.maxPri && s.prios[r.Priority] == 0 {
+		s.maxPri = 0
+		for p := range s.prios {
+			s.maxPri = max(s.maxPri, p)
+		}
+	}
+	x.resort(t)
+	return true
+}
+
+func (x *flowTxn) resort(t *table) {
+	sort.SliceStable(t.subs, func(i, j int) bool { return t.subs[i].maxPri > t.subs[j].maxPri })
+}
+
+// finish computes the derived fields and returns the new set.
+func (x *flowTxn) finish() *tableSet {
+	var f Key
+	for _, t := range x.ts.t {
+		if t == nil {
+			continue
+		}
+		for m := range t.byMask {
+			f.Or(&m)
+		}
+	}
+	x.ts.fields = f
+	return x.ts
+}
