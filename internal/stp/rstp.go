@@ -91,7 +91,7 @@ type rstpPort struct {
 	// State machine states.
 	prx, ppm, bdm, ptx, pim, prt, pst, tcm int
 
-	agree, agreed, disputed, fdbFlush   bool
+	agree, agreed, disputed, fdbFlush    bool
 	forward, forwarding, learn, learning bool
 	mcheck, newInfo, operEdge            bool
 	proposed, proposing                  bool
