@@ -410,7 +410,7 @@ func ParseRSTPShow(s string) (ports map[string]RSTPPort, rootMAC string) {
 		if f[0] == "Bridge" && len(f) > 1 && f[1] == "ID:" {
 			inRoot = false
 		}
-		if inRoot && f[0] == "address" && len(f) > 1 {
+		if inRoot && (f[0] == "stp-system-id" || f[0] == "address") && len(f) > 1 {
 			rootMAC = f[1]
 		}
 		if len(f) >= 5 && (f[1] == "Root" || f[1] == "Designated" || f[1] == "Alternate" || f[1] == "Backup" || f[1] == "Disabled") {
@@ -440,26 +440,18 @@ func KernelPortStates(t testing.TB, ns string) map[string]string {
 }
 
 // KernelRootMAC returns the MAC of the root bridge that bridge br in ns
-// believes in (ip -d link's root_id "1000.2:0:0:0:0:1").
+// believes in, from sysfs (root_id "1000.020000000001"; iproute2 6.1's
+// `ip -d link` prints the bridge's own ID as designated_root).
 func KernelRootMAC(t testing.TB, ns, br string) string {
 	t.Helper()
-	out := testnet.MustNS(t, ns, "ip", "-j", "-d", "link", "show", br)
-	var l []struct {
-		LinkInfo struct {
-			Data struct {
-				RootID string `json:"root_id"`
-			} `json:"info_data"`
-		} `json:"linkinfo"`
+	out := strings.TrimSpace(testnet.MustNS(t, ns, "cat", "/sys/class/net/"+br+"/bridge/root_id"))
+	_, hexMAC, ok := strings.Cut(out, ".")
+	if !ok || len(hexMAC) != 12 {
+		t.Fatalf("root_id of %s in %s: %q", br, ns, out)
 	}
-	if err := json.Unmarshal([]byte(out), &l); err != nil || len(l) == 0 {
-		t.Fatalf("ip -d link show %s: %v", br, err)
-	}
-	_, mac, _ := strings.Cut(l[0].LinkInfo.Data.RootID, ".")
-	parts := strings.Split(mac, ":")
-	for i, p := range parts {
-		if len(p) == 1 {
-			parts[i] = "0" + p
-		}
+	var parts []string
+	for i := 0; i < 12; i += 2 {
+		parts = append(parts, hexMAC[i:i+2])
 	}
 	return strings.Join(parts, ":")
 }
