@@ -118,6 +118,9 @@ type lacpLab struct {
 }
 
 func newLACPLab(t *testing.T, ovsMode string, mode Mode) *lacpLab {
+	if testing.Short() {
+		t.Skip("interop with Open vSwitch takes 20 s; not in -short")
+	}
 	testnet.RequireRoot(t)
 	l2lab.NeedOVS(t)
 	lab := &lacpLab{t: t, ourID: "02:00:00:00:0a:00", ovsID: "02:00:00:00:0b:00"}
@@ -240,7 +243,9 @@ func TestLACPInteropOVSBalanceTCP(t *testing.T) {
 		return nil
 	})
 	t.Logf("our member silent: OVS took it out after %v (its timeout is 3 s)", took.Round(10*time.Millisecond))
-	if took > 3500*time.Millisecond {
+	// 3 s timeout after the last LACPDU (sent up to 1 s before the mute),
+	// plus scheduling slack on a loaded 2-core machine.
+	if took > 4*time.Second {
 		t.Fatalf("OVS needed %v", took)
 	}
 	waitFor(t, 5*time.Second, "we stop using member 1 too", func() error {
@@ -263,7 +268,7 @@ func TestLACPInteropOVSBalanceTCP(t *testing.T) {
 		return nil
 	})
 	t.Logf("OVS member silent: we took it out after %v (timeout 3 s)", took.Round(10*time.Millisecond))
-	if took > 3500*time.Millisecond {
+	if took > 4*time.Second {
 		t.Fatalf("took %v", took)
 	}
 	if s := lab.node.b.Status(time.Now()).Members[1].LACP.Status; s != "expired" && s != "defaulted" {

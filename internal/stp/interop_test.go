@@ -263,6 +263,12 @@ func checkNoCirculation(t *testing.T, n *stpNode) {
 	}
 }
 
+func skipShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("interop with real bridges takes 20-45 s; not in -short")
+	}
+}
+
 func savePcap(t *testing.T, from, name string) {
 	if dir := os.Getenv("SY_L2_SAVE_PCAP"); dir != "" {
 		b, err := os.ReadFile(from)
@@ -275,6 +281,7 @@ func savePcap(t *testing.T, from, name string) {
 // TestSTPInteropKernel: two Linux bridges with kernel STP (k1 root 4096,
 // k2 8192) and our STP bridge m (12288) in a triangle.
 func TestSTPInteropKernel(t *testing.T) {
+	skipShort(t)
 	testnet.RequireRoot(t)
 	k1, k2, m := testnet.NewNS(t, "k1"), testnet.NewNS(t, "k2"), testnet.NewNS(t, "sm")
 	l2lab.QuietNS(t, m)
@@ -388,6 +395,7 @@ func TestSTPInteropKernel(t *testing.T) {
 // m2 8192) and one Linux bridge with kernel STP (12288). Our ports facing
 // the kernel must fall back to Configuration BPDUs, or it never hears us.
 func TestRSTPInteropKernelMigration(t *testing.T) {
+	skipShort(t)
 	testnet.RequireRoot(t)
 	n1, n2, k := testnet.NewNS(t, "r1"), testnet.NewNS(t, "r2"), testnet.NewNS(t, "rk")
 	l2lab.QuietNS(t, n1)
@@ -479,6 +487,7 @@ func TestRSTPInteropKernelMigration(t *testing.T) {
 // After the OVS-m3 link loses carrier, m3's alternate port takes over at
 // once; pings from the host to OVS lose at most a second's worth.
 func TestRSTPInteropOVS(t *testing.T) {
+	skipShort(t)
 	testnet.RequireRoot(t)
 	l2lab.NeedOVS(t)
 	o, n2, n3, vm := testnet.NewNS(t, "ro"), testnet.NewNS(t, "r2"), testnet.NewNS(t, "r3"), testnet.NewNS(t, "rv")
