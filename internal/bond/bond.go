@@ -330,6 +330,75 @@ func New(cfg Config, members []MemberConfig, now time.Time) (*Bond, error) {
 	return b, nil
 }
 
+// SetConfig changes the bond's configuration, members kept (to change
+// the members, build a new Bond). A change of mode or of LACP resets the
+// hash buckets; turning LACP on or off renegotiates from scratch.
+func (b *Bond) SetConfig(cfg Config, now time.Time) (Output, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	mcs := make([]MemberConfig, len(b.members))
+	for i, m := range b.members {
+		mcs[i] = m.cfg
+	}
+	if err := cfg.Validate(mcs); err != nil {
+		return Output{}, err
+	}
+	old := b.cfg
+	b.cfg = cfg
+	var out Output
+	if cfg.LACP != old.LACP || (cfg.LACP != LACPOff && (cfg.SystemID != old.SystemID || cfg.LACPKey != old.LACPKey)) {
+		b.agg, b.lacpSt = nil, LACPDisabled
+		if cfg.LACP != LACPOff {
+			mode := lacp.Active
+			if cfg.LACP == LACPPassive {
+				mode = lacp.Passive
+			}
+			agg, err := lacp.New(lacp.Config{Name: cfg.Name, SystemID: cfg.SystemID, SystemPriority: cfg.SystemPriority,
+				Mode: mode, Rate: cfg.LACPRate, Key: cfg.LACPKey, FallbackAB: cfg.LACPFallbackAB})
+			if err != nil {
+				b.cfg = old
+				return Output{}, err
+			}
+			for _, m := range b.members {
+				if err := agg.AddMember(m.idx, lacp.MemberConfig{Name: m.cfg.Name, MAC: m.cfg.MAC, PortID: m.cfg.PortID,
+					PortPriority: m.cfg.PortPriority, Key: m.cfg.Key}, now); err != nil {
+					b.cfg = old
+					return Output{}, err
+				}
+				out.Frames = append(out.Frames, agg.SetCarrier(m.idx, m.carrier, now).Frames...)
+			}
+			b.agg, b.lacpSt = agg, LACPConfigured
+		}
+		for _, m := range b.members {
+			m.mayEnable = b.agg == nil
+		}
+	} else if b.agg != nil {
+		mode := lacp.Active
+		if cfg.LACP == LACPPassive {
+			mode = lacp.Passive
+		}
+		o, err := b.agg.SetConfig(lacp.Config{Name: cfg.Name, SystemID: cfg.SystemID, SystemPriority: cfg.SystemPriority,
+			Mode: mode, Rate: cfg.LACPRate, Key: cfg.LACPKey, FallbackAB: cfg.LACPFallbackAB}, now)
+		if err != nil {
+			b.cfg = old
+			return Output{}, err
+		}
+		out.Frames = append(out.Frames, o.Frames...)
+	}
+	if cfg.Mode != old.Mode || cfg.LACP != old.LACP || cfg.HashBasis != old.HashBasis {
+		for i := range b.buckets {
+			b.buckets[i] = -1
+		}
+	}
+	if cfg.rebalanceInterval() != old.rebalanceInterval() {
+		b.nextReb = now.Add(cfg.rebalanceInterval())
+	}
+	b.update(now, &out)
+	b.publish()
+	out.Changed = true
+	return out, nil
+}
+
 // Config returns the bond's configuration.
 func (b *Bond) Config() Config {
 	b.mu.Lock()

@@ -504,3 +504,31 @@ func BenchmarkChoose(b *testing.B) {
 		})
 	}
 }
+
+func TestSetConfig(t *testing.T) {
+	b := newBond(t, Config{}, 2)
+	b.SetCarrier(0, true, t0)
+	b.SetCarrier(1, true, t0)
+	if b.Selector().Hashing() != HashNone {
+		t.Fatal("not active-backup")
+	}
+	if _, err := b.SetConfig(Config{Name: "bond0", Mode: BalanceTCP}, t0); err == nil || !strings.Contains(err.Error(), "needs LACP") {
+		t.Fatalf("balance-tcp without LACP accepted: %v", err)
+	}
+	if b.Config().Mode != ActiveBackup {
+		t.Fatal("a rejected change changed the bond")
+	}
+	out, err := b.SetConfig(Config{Name: "bond0", Mode: BalanceSLB, UpDelay: time.Second}, t0)
+	if err != nil || !out.Changed || b.Selector().Hashing() != HashSrcMAC {
+		t.Fatalf("to balance-slb: %v %+v", err, out)
+	}
+	// LACP on: nothing flows until a partner answers, LACPDUs go out.
+	out, err = b.SetConfig(Config{Name: "bond0", Mode: BalanceTCP, LACP: LACPActive, LACPRate: lacp.Fast, SystemID: packet.MAC{2, 0, 0, 0, 0, 7}}, t0)
+	on := map[int]bool{}
+	for _, f := range out.Frames {
+		on[f.Member] = true
+	}
+	if err != nil || b.Selector().Hashing() != HashDrop || !on[0] || !on[1] {
+		t.Fatalf("to LACP: %v hashing %d, LACPDUs on %v", err, b.Selector().Hashing(), on)
+	}
+}

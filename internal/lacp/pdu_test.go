@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/switchyard-net/switchyard/internal/packet"
 )
@@ -120,6 +121,29 @@ func FuzzDecode(f *testing.F) {
 		sub2, pdu2, mk2, err := DecodeFrame(enc)
 		if err != nil || sub2 != sub || pdu2 != pdu || mk2 != mk {
 			t.Fatalf("round trip: %v %+v %+v", err, pdu2, mk2)
+		}
+	})
+}
+
+// FuzzAggregator feeds arbitrary frames to a two-member aggregator: it
+// must never panic, and a member without carrier never may carry traffic.
+func FuzzAggregator(f *testing.F) {
+	f.Add(ovsLACPDU(f), uint8(0), uint8(10))
+	f.Fuzz(func(t *testing.T, frame []byte, member, step uint8) {
+		now := time.Unix(100, 0)
+		a, _ := New(Config{SystemID: packet.MAC{2, 0, 0, 0, 0xa, 0}, Rate: Rate(step % 2), FallbackAB: step%3 == 0})
+		for i := 0; i < 2; i++ {
+			_ = a.AddMember(i, MemberConfig{PortID: uint16(i + 1), MAC: packet.MAC{2, 0, 0, 0, 1, byte(i)}}, now)
+		}
+		a.SetCarrier(0, true, now)
+		m := int(member % 2)
+		for i := 0; i < 5; i++ {
+			a.Receive(m, frame, now)
+			now = now.Add(time.Duration(step) * 100 * time.Millisecond)
+			a.Tick(now)
+		}
+		if a.MayEnable(1) {
+			t.Fatal("member without carrier may enable")
 		}
 	})
 }

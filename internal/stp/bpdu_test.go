@@ -147,3 +147,36 @@ func TestReceiveGarbageCounted(t *testing.T) {
 		}
 	}
 }
+
+// FuzzBridge feeds arbitrary frames, link events and time steps to an STP
+// and an RSTP bridge of three ports: they must never panic, their machines
+// must settle, and a port never forwards while its link is down.
+func FuzzBridge(f *testing.F) {
+	f.Add(unhex(f, kernelConfigHex), uint8(1), uint8(3))
+	f.Add(unhex(f, ovsRSTHex), uint8(2), uint8(200))
+	f.Fuzz(func(t *testing.T, frame []byte, port, step uint8) {
+		for _, proto := range protocols {
+			now := time.Unix(100, 0)
+			b, _ := New(Config{Protocol: proto, Address: packet.MAC{2, 0, 0, 0, 0, 9}, HelloTime: time.Second, MaxAge: 6 * time.Second, ForwardDelay: 4 * time.Second}, now)
+			for no := uint16(1); no <= 3; no++ {
+				_, _ = b.AddPort(no, PortConfig{Edge: EdgeMode(no % 3), BPDUGuard: no == 3, RootGuard: no == 2}, now)
+				b.SetLink(no, true, 10000, now)
+			}
+			no := uint16(port%3) + 1
+			for i := 0; i < 4; i++ {
+				b.Receive(no, frame, now)
+				now = now.Add(time.Duration(step) * 50 * time.Millisecond)
+				b.Tick(now)
+				if step%5 == 0 {
+					b.SetLink(no, i%2 == 1, 10000, now)
+				}
+			}
+			for p := uint16(1); p <= 3; p++ {
+				st, _ := b.PortState(p)
+				if bp := b.ports[p]; !bp.enabled() && st != Disabled {
+					t.Fatalf("%s: port %d %s with its link down", proto, p, st)
+				}
+			}
+		}
+	})
+}

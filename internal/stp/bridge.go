@@ -335,6 +335,16 @@ func (b *Bridge) linkChanged(p *port) {
 	}
 }
 
+// MCheck forces RSTP's protocol migration check on a port (17.19.13): it
+// sends RST BPDUs again and keeps them if the neighbour now runs RSTP.
+func (b *Bridge) MCheck(no uint16, now time.Time) Output {
+	return b.call(now, func() {
+		if p := b.ports[no]; p != nil && b.cfg.Protocol == RSTP {
+			p.r.mcheck = true
+		}
+	})
+}
+
 // ClearGuard re-enables a port that BPDU guard disabled.
 func (b *Bridge) ClearGuard(no uint16, now time.Time) Output {
 	return b.call(now, func() {

@@ -1,6 +1,7 @@
 package stp
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -325,8 +326,11 @@ func TestTriangle(t *testing.T) {
 			}
 			n.runUntil(20*time.Second, "converged", n.converged)
 			n.checkNoLoop()
-			if proto == RSTP && n.flushes["b3/1"] == 0 && n.flushes["b2/1"] == 0 {
-				t.Fatalf("no FDB flush after the topology change: %v", n.flushes)
+			// RSTP: b3's new root port forwarding is a topology change
+			// (17.31 DETECTED); b2 hears TC on its port 2 and flushes its
+			// other port (PROPAGATING), b3 flushes the port that went down.
+			if proto == RSTP && (n.flushes["b2/1"] == 0 || n.flushes["b3/1"] == 0 || n.flushes["b2/2"] != 0) {
+				t.Fatalf("FDB flushes after the topology change: %v; want b2/1 and b3/1, not b2/2 (where the TC came in)", n.flushes)
 			}
 			if proto == STP && n.aging["b1"] != 4*time.Second {
 				t.Fatalf("root did not ask for short aging (forward delay): %v", n.aging)
@@ -652,4 +656,40 @@ func must(o Output, err error) Output {
 		panic(err)
 	}
 	return o
+}
+
+func TestStatusJSONSnakeCase(t *testing.T) {
+	n, _ := triangle(t, RSTP, [3]uint16{4096, 8192, 12288})
+	n.runUntil(10*time.Second, "converged", n.converged)
+	js, err := json.Marshal(n.bridges[2].Status(n.now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	_ = json.Unmarshal(js, &m)
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				if strings.ToLower(k) != k || strings.ContainsAny(k, " -") {
+					t.Errorf("JSON key %q is not snake_case", k)
+				}
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(m)
+	ports := m["ports"].([]any)
+	p2 := ports[1].(map[string]any)
+	if p2["role"] != "alternate" || p2["state"] != "discarding" || p2["designated_bridge"] != "8192/0/02:00:00:00:00:02" || m["root_id"] != "4096/0/02:00:00:00:00:01" {
+		t.Fatalf("status %s", js)
+	}
+	if txt := n.bridges[2].Status(n.now).Text(); !strings.Contains(txt, "alternate") || !strings.Contains(txt, "Root ID: 4096/0/02:00:00:00:00:01") {
+		t.Fatalf("text:\n%s", txt)
+	}
 }
