@@ -208,3 +208,16 @@ func rowLabel(t *Table, u UUID) string {
 	b.WriteString(u.String())
 	return b.String()
 }
+
+// Value returns the value of column c (user column, _uuid or _version).
+func (r *Row) Value(c *Column) Datum { return r.get(c) }
+
+// AppendColumnJSON appends "name":value.
+func AppendColumnJSON(b []byte, name string, d Datum) []byte {
+	b = appendJSONString(b, name)
+	b = append(b, ':')
+	return d.AppendJSON(b)
+}
+
+// AppendString appends s as a JSON string.
+func AppendString(b []byte, s string) []byte { return appendJSONString(b, s) }
