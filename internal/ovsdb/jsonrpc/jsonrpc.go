@@ -28,14 +28,17 @@ type SyntaxError struct {
 	Msg    string
 }
 
-func (e *SyntaxError) Error() string { return fmt.Sprintf("jsonrpc: syntax error at byte %d: %s", e.Offset, e.Msg) }
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("jsonrpc: syntax error at byte %d: %s", e.Offset, e.Msg)
+}
 
 // Reader splits a byte stream into JSON values.
 type Reader struct {
-	r   *bufio.Reader
-	max int
-	off int64
-	buf []byte
+	r     *bufio.Reader
+	max   int
+	off   int64
+	buf   []byte
+	stack []byte
 }
 
 // NewReader reads messages of at most max bytes (0 = DefaultMaxMessage).
@@ -50,7 +53,8 @@ func NewReader(r io.Reader, max int) *Reader {
 // until the next call). io.EOF at a message boundary is a clean end.
 func (rd *Reader) Next() ([]byte, error) {
 	rd.buf = rd.buf[:0]
-	depth := 0
+	stack := rd.stack[:0]
+	defer func() { rd.stack = stack[:0] }()
 	inStr, esc := false, false
 	for {
 		c, err := rd.r.ReadByte()
@@ -89,13 +93,20 @@ func (rd *Reader) Next() ([]byte, error) {
 		case c == '"':
 			inStr = true
 		case c == '{' || c == '[':
-			depth++
-			if depth > 1000 {
+			stack = append(stack, c)
+			if len(stack) > 1000 {
 				return nil, &SyntaxError{Offset: rd.off, Msg: "nesting deeper than 1000"}
 			}
 		case c == '}' || c == ']':
-			depth--
-			if depth == 0 {
+			open := byte('{')
+			if c == ']' {
+				open = '['
+			}
+			if stack[len(stack)-1] != open {
+				return nil, &SyntaxError{Offset: rd.off, Msg: fmt.Sprintf("%q closes %q", c, stack[len(stack)-1])}
+			}
+			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
 				return rd.buf, nil
 			}
 		}
