@@ -66,7 +66,7 @@ func readLog(r io.Reader) (recs []logRecord, good int64, err error) {
 			}
 			return recs, off, nil
 		}
-		body := make([]byte, length+1)
+		body := make([]byte, length)
 		if _, err := io.ReadFull(br, body); err != nil {
 			return recs, off, nil
 		}
@@ -74,12 +74,12 @@ func readLog(r io.Reader) (recs []logRecord, good int64, err error) {
 		if _, err := hex.Decode(want[:], []byte(sum)); err != nil {
 			return recs, off, nil
 		}
-		got := sha1.Sum(body[:length])
-		if got != want || body[length] != '\n' {
+		got := sha1.Sum(body)
+		if got != want {
 			return recs, off, nil
 		}
-		recs = append(recs, logRecord{json: body[:length], sum: got})
-		off += int64(len(line)) + length + 1
+		recs = append(recs, logRecord{json: bytes.TrimRight(body, " \t\r\n"), sum: got})
+		off += int64(len(line)) + length
 	}
 }
 
@@ -90,10 +90,16 @@ func truncate(s string, n int) string {
 	return s
 }
 
+// appendRecord frames one record; as in Open vSwitch, the length and the
+// SHA-1 cover the JSON and its trailing new-line.
 func appendRecord(buf []byte, js []byte) ([]byte, [20]byte) {
-	sum := sha1.Sum(js)
+	h := sha1.New()
+	h.Write(js)
+	h.Write([]byte{'\n'})
+	var sum [20]byte
+	h.Sum(sum[:0])
 	buf = append(buf, "OVSDB "+logMagic+" "...)
-	buf = strconv.AppendInt(buf, int64(len(js)), 10)
+	buf = strconv.AppendInt(buf, int64(len(js)+1), 10)
 	buf = append(buf, ' ')
 	buf = hex.AppendEncode(buf, sum[:])
 	buf = append(buf, '\n')
