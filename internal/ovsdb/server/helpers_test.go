@@ -41,15 +41,27 @@ func startServer(t *testing.T, cfg Config) *testServer {
 	if err := ts.srv.AddDB(ts.db); err != nil {
 		t.Fatal(err)
 	}
+	ts.listen()
+	t.Cleanup(ts.stop)
+	return ts
+}
+
+func (ts *testServer) listen() {
 	l, err := Listen("punix:" + ts.sock)
 	if err != nil {
-		t.Fatal(err)
+		ts.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ts.cancel, ts.done = cancel, make(chan struct{})
 	go func() { defer close(ts.done); _ = ts.srv.Serve(ctx, l) }()
-	t.Cleanup(ts.stop)
-	return ts
+}
+
+// drop closes every session and the listener (the database stays), then
+// listens again: clients see the server go away and come back.
+func (ts *testServer) drop() {
+	ts.cancel()
+	<-ts.done
+	ts.listen()
 }
 
 func (ts *testServer) stop() {

@@ -196,6 +196,7 @@ func (ss *session) monitor(id json.RawMessage, method string, params []any) {
 		m.lastTxn = snap.LastTxnID()
 		if version == 3 {
 			if commits, found := snap.Since(since); found {
+				ss.srv.stats.SinceFound.Add(1)
 				changes := coalesce(commits, tables)
 				b := []byte(`[true,"`)
 				b = append(b, m.lastTxn.String()...)
@@ -207,6 +208,7 @@ func (ss *session) monitor(id json.RawMessage, method string, params []any) {
 		}
 		var b []byte
 		if version == 3 {
+			ss.srv.stats.SinceMissed.Add(1)
 			b = append(b, `[false,"`...)
 			b = append(b, m.lastTxn.String()...)
 			b = append(b, `",`...)
@@ -217,6 +219,7 @@ func (ss *session) monitor(id json.RawMessage, method string, params []any) {
 		}
 		result = b
 	}, m.onCommit)
+	ss.srv.stats.LastInitialBytes.Store(int64(len(result)))
 	ss.reply(id, result)
 }
 

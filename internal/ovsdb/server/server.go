@@ -69,6 +69,11 @@ type Stats struct {
 	Requests       atomic.Int64
 	BadMessages    atomic.Int64 // malformed JSON or JSON-RPC
 	CoalescedTimes atomic.Int64 // monitor updates merged for a slow client
+	// SinceFound and SinceMissed count monitor_cond_since requests whose
+	// last-txn-id was in the history (only changes sent) or not (all).
+	SinceFound, SinceMissed atomic.Int64
+	// LastInitialBytes is the size of the last monitor reply.
+	LastInitialBytes atomic.Int64
 }
 
 // New makes a server with no databases but _Server.
