@@ -110,13 +110,13 @@ func TestSchemaErrors(t *testing.T) {
 
 func TestValuesJSON(t *testing.T) {
 	for in, want := range map[string]string{
-		`["set",[3,1,2]]`:              `["set",[1,2,3]]`,
-		`["set",[1]]`:                  `1`,
-		`["map",[["b",1],["a",2]]]`:     `["map",[["a",2],["b",1]]]`,
+		`["set",[3,1,2]]`:           `["set",[1,2,3]]`,
+		`["set",[1]]`:               `1`,
+		`["map",[["b",1],["a",2]]]`: `["map",[["a",2],["b",1]]]`,
 		`["uuid","550e8400-e29b-41d4-a716-446655440000"]`: `["uuid","550e8400-e29b-41d4-a716-446655440000"]`,
-		`["named-uuid","x"]`:           `["named-uuid","x"]`,
-		`1.5`:                          `1.5`,
-		`"a\"b"`:                       `"a\"b"`,
+		`["named-uuid","x"]`:                              `["named-uuid","x"]`,
+		`1.5`:                                             `1.5`,
+		`"a\"b"`:                                          `"a\"b"`,
 	} {
 		var d Datum
 		if err := d.UnmarshalJSON([]byte(in)); err != nil {
@@ -404,7 +404,9 @@ func TestDurabilityReopenTornTailCompaction(t *testing.T) {
 	}
 }
 
-func itoa(i int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + string(appendAtomJSON(nil, int64(i)))) }
+func itoa(i int) string {
+	return strings.TrimSpace(strings.Repeat(" ", 0) + string(appendAtomJSON(nil, int64(i))))
+}
 
 // Schema conversion: a file written with an older schema opens with a new
 // one; dropped columns go, new ones take defaults.
