@@ -174,12 +174,12 @@ func (tx *txn) commit() error {
 	c.TxnID = NewUUID()
 	if db.file != nil {
 		if rec := tx.record(); rec != nil {
-			sum, err := db.file.append(rec)
+			sum, err := db.file.append(rec, !tx.opt.NoSync)
 			if err != nil {
 				return Errorf(ErrIO, "writing %s: %v", db.file.path, err)
 			}
 			c.TxnID = txnIDFromSum(sum)
-			c.Durable = true
+			c.Durable = !tx.opt.NoSync
 		}
 	}
 	// 9. Apply.

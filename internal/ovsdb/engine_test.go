@@ -433,3 +433,36 @@ func TestOpenConvertsSchema(t *testing.T) {
 		t.Fatalf("v = %d", v)
 	}
 }
+
+// The daemon's status path: UpdateRow with NoSync writes a record without
+// fsync; it is on disk after Close and reads back.
+func TestStatusWriteNoSync(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	schema := MustParseSchema([]byte(testSchema))
+	db, err := Open(path, schema, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := mustTx(t, db, `[{"op":"insert","table":"Free","row":{"v":1}}]`)
+	var commit *Commit
+	cancel := db.OnCommit(nil, func(c *Commit) { commit = c })
+	if err := db.UpdateRow("Free", r[0].UUID, map[string]Datum{"v": Scalar(int64(2))}, TxnOptions{Origin: "daemon", NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if commit == nil || commit.Durable || commit.Origin != "daemon" {
+		t.Fatalf("commit %+v", commit)
+	}
+	if err := db.UpdateRow("Free", NewUUID(), map[string]Datum{"v": Scalar(int64(2))}, TxnOptions{}); err == nil {
+		t.Fatal("UpdateRow of a missing row succeeded")
+	}
+	db.Close()
+	db, err = Open(path, schema, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if v, _ := db.Get("Free", r[0].UUID).Int("v"); v != 2 {
+		t.Fatalf("v = %d after reopen", v)
+	}
+}

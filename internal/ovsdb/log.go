@@ -37,6 +37,7 @@ type logFile struct {
 	// records since.
 	snapSize int64
 	records  int
+	dirty    bool // records written without fsync
 }
 
 type logRecord struct {
@@ -137,15 +138,24 @@ func openLogFile(path string, good int64) (*logFile, error) {
 	return &logFile{f: f, path: path, size: good, snapSize: good}, nil
 }
 
-// append writes one record and fsyncs before returning. On a failed write
-// the file is truncated back, so a later record never follows a torn one.
-func (l *logFile) append(js []byte) ([20]byte, error) {
+// append writes one record and, when sync is set, fsyncs before returning
+// (which also makes every earlier unsynced record durable). On a failed
+// write the file is truncated back, so a later record never follows a torn
+// one.
+func (l *logFile) append(js []byte, sync bool) ([20]byte, error) {
 	buf, sum := appendRecord(make([]byte, 0, len(js)+80), js)
 	if _, err := l.f.Write(buf); err != nil {
 		_ = l.f.Truncate(l.size)
 		_, _ = l.f.Seek(l.size, io.SeekStart)
 		return sum, err
 	}
+	if !sync {
+		l.size += int64(len(buf))
+		l.records++
+		l.dirty = true
+		return sum, nil
+	}
+	l.dirty = false
 	if err := l.f.Sync(); err != nil {
 		_ = l.f.Truncate(l.size)
 		_, _ = l.f.Seek(l.size, io.SeekStart)
@@ -203,7 +213,12 @@ func syncDir(dir string) error {
 	return nil
 }
 
-func (l *logFile) close() error { return l.f.Close() }
+func (l *logFile) close() error {
+	if l.dirty {
+		_ = l.f.Sync()
+	}
+	return l.f.Close()
+}
 
 // decodeJSON decodes with numbers kept exact.
 func decodeJSON(b []byte, v any) error {

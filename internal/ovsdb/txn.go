@@ -85,6 +85,11 @@ type TxnOptions struct {
 	// Wire marks a transaction that came from a client: a reserved
 	// database (_Server) is read-only to it.
 	Wire bool
+	// NoSync writes the transaction's record without waiting for fsync
+	// (the next synced commit, or Close, makes it durable). For status the
+	// daemon can derive again after a crash (Interface.ofport, error,
+	// cur_cfg): cheap, and a crash loses at most such writes, whole.
+	NoSync bool
 }
 
 // Transact runs the operations as one atomic transaction. It returns one
@@ -95,6 +100,9 @@ type TxnOptions struct {
 // committed). A "wait" operation that is not yet satisfied makes Transact
 // wait for commits until its timeout (or ctx) ends.
 func (db *DB) Transact(ctx context.Context, ops []Operation, opt TxnOptions) ([]*OperationResult, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	start := time.Now()
 	for {
 		db.mu.RLock()

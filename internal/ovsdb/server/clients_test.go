@@ -179,7 +179,6 @@ func TestOvsdbClientMonitorSeesOtherClients(t *testing.T) {
 			// The monitor is registered once its initial (empty) dump is out;
 			// poll by making changes until one shows.
 			eventually(t, 5*time.Second, "monitor to start", func() bool { return ts.srv.Stats().Sessions.Load() >= 1 })
-			time.Sleep(0) // no sleeping for correctness: the insert below may race the monitor's start, so retry it
 			deadline := time.Now().Add(5 * time.Second)
 			for {
 				ts.vsctl("--may-exist", "add-br", "brm")
