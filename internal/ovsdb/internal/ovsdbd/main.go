@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -29,6 +30,7 @@ func main() {
 	dbPath := flag.String("db", "", "database file (created when missing)")
 	flag.Var(&remotes, "remote", "punix:PATH or ptcp:PORT[:IP] (repeatable)")
 	verbose := flag.Bool("v", false, "log at debug level")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here until the server stops")
 	flag.Parse()
 	if *dbPath == "" || len(remotes) == 0 {
 		fmt.Fprintln(os.Stderr, "usage: ovsdbd --db FILE --remote punix:PATH [--remote ptcp:PORT[:IP]]")
@@ -39,8 +41,18 @@ func main() {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Error("cpuprofile", "err", err)
+			os.Exit(1)
+		}
+		_ = pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*dbPath, remotes, log); err != nil {
 		log.Error("ovsdbd", "err", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
