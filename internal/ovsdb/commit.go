@@ -493,7 +493,7 @@ func (tx *txn) record() []byte {
 				b = append(b, ',')
 			}
 			b = append(b, '"')
-			b = append(b, u.String()...)
+			b = u.AppendText(b)
 			b = append(b, `":`...)
 			if tr.new == nil {
 				b = append(b, "null"...)

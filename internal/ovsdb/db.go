@@ -641,7 +641,7 @@ func (db *DB) snapshotJSON() []byte {
 				b = append(b, ',')
 			}
 			b = append(b, '"')
-			b = append(b, u.String()...)
+			b = u.AppendText(b)
 			b = append(b, `":`...)
 			b = appendRowRecord(b, nil, td.rows[u])
 		}

@@ -155,15 +155,33 @@ func (r *Row) AppendJSON(b []byte, cols []*Column, skipDefault bool) []byte {
 		b = append(b, ':')
 		b = d.AppendJSON(b)
 	}
+	putUUID := func(name string, u UUID) {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, `":["uuid","`...)
+		b = u.AppendText(b)
+		b = append(b, `"]`...)
+	}
 	if cols == nil {
-		put(uuidCol, Scalar(r.UUID))
-		put(versionCol, Scalar(r.Version))
+		putUUID("_uuid", r.UUID)
+		putUUID("_version", r.Version)
 		for _, c := range r.table.Cols {
 			put(c, r.Cols[c.Index])
 		}
 	} else {
 		for _, c := range cols {
-			put(c, r.get(c))
+			switch c.Index {
+			case colUUID:
+				putUUID("_uuid", r.UUID)
+			case colVersion:
+				putUUID("_version", r.Version)
+			default:
+				put(c, r.Cols[c.Index])
+			}
 		}
 	}
 	return append(b, '}')

@@ -34,6 +34,11 @@ func NewUUID() UUID {
 // String formats the UUID as 8-4-4-4-12 lowercase hex digits.
 func (u UUID) String() string {
 	var b [36]byte
+	u.put(&b)
+	return string(b[:])
+}
+
+func (u UUID) put(b *[36]byte) {
 	hex.Encode(b[0:8], u[0:4])
 	b[8] = '-'
 	hex.Encode(b[9:13], u[4:6])
@@ -43,7 +48,13 @@ func (u UUID) String() string {
 	hex.Encode(b[19:23], u[8:10])
 	b[23] = '-'
 	hex.Encode(b[24:], u[10:])
-	return string(b[:])
+}
+
+// AppendText appends the 8-4-4-4-12 form.
+func (u UUID) AppendText(b []byte) []byte {
+	var t [36]byte
+	u.put(&t)
+	return append(b, t[:]...)
 }
 
 // ParseUUID parses the 8-4-4-4-12 form.
@@ -306,7 +317,7 @@ func appendAtomJSON(b []byte, a Atom) []byte {
 		return appendJSONString(b, x)
 	case UUID:
 		b = append(b, `["uuid","`...)
-		b = append(b, x.String()...)
+		b = x.AppendText(b)
 		return append(b, `"]`...)
 	case NamedUUID:
 		b = append(b, `["named-uuid",`...)

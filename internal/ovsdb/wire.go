@@ -303,7 +303,7 @@ func (r *OperationResult) AppendJSON(b []byte) []byte {
 	switch r.op {
 	case "insert":
 		b = append(b, `{"uuid":["uuid","`...)
-		b = append(b, r.UUID.String()...)
+		b = r.UUID.AppendText(b)
 		return append(b, `"]}`...)
 	case "select":
 		b = append(b, `{"rows":[`...)

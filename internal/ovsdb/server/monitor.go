@@ -23,6 +23,9 @@ type monitor struct {
 	lastTxn ovsdb.UUID
 	cancel  func()
 	dead    bool
+	// started: the reply with the initial contents is queued; until then
+	// changes only accumulate, so no update overtakes that reply.
+	started bool
 }
 
 type selectFlags struct{ initial, insert, delete, modify bool }
@@ -199,7 +202,7 @@ func (ss *session) monitor(id json.RawMessage, method string, params []any) {
 				ss.srv.stats.SinceFound.Add(1)
 				changes := coalesce(commits, tables)
 				b := []byte(`[true,"`)
-				b = append(b, m.lastTxn.String()...)
+				b = m.lastTxn.AppendText(b)
 				b = append(b, `",`...)
 				b = m.appendUpdates(b, changes)
 				result = append(b, ']')
@@ -210,7 +213,7 @@ func (ss *session) monitor(id json.RawMessage, method string, params []any) {
 		if version == 3 {
 			ss.srv.stats.SinceMissed.Add(1)
 			b = append(b, `[false,"`...)
-			b = append(b, m.lastTxn.String()...)
+			b = m.lastTxn.AppendText(b)
 			b = append(b, `",`...)
 		}
 		b = m.appendInitial(b, snap)
@@ -220,7 +223,11 @@ func (ss *session) monitor(id json.RawMessage, method string, params []any) {
 		result = b
 	}, m.onCommit)
 	ss.srv.stats.LastInitialBytes.Store(int64(len(result)))
+	ss.mu.Lock()
 	ss.reply(id, result)
+	m.started = true
+	m.flushLocked()
+	ss.mu.Unlock()
 }
 
 // coalesce merges the row changes of commits, per monitored table.
@@ -293,7 +300,7 @@ func (m *monitor) onCommit(c *ovsdb.Commit) {
 
 // flushLocked sends the pending changes (ss.mu held).
 func (m *monitor) flushLocked() {
-	if len(m.pending) == 0 {
+	if len(m.pending) == 0 || !m.started {
 		return
 	}
 	changes := m.pending
@@ -303,7 +310,7 @@ func (m *monitor) flushLocked() {
 	b = append(b, ',')
 	if m.version == 3 {
 		b = append(b, '"')
-		b = append(b, m.lastTxn.String()...)
+		b = m.lastTxn.AppendText(b)
 		b = append(b, `",`...)
 	}
 	n := len(b)
@@ -372,7 +379,7 @@ func (m *monitor) appendInitial(b []byte, snap ovsdb.Snapshot) []byte {
 			}
 			nr++
 			b = append(b, '"')
-			b = append(b, r.UUID.String()...)
+			b = r.UUID.AppendText(b)
 			if m.version == 1 {
 				b = append(b, `":{"new":`...)
 				b = r.AppendJSON(b, tm.cols, false)
@@ -415,7 +422,7 @@ func (m *monitor) appendUpdates(b []byte, changes map[string]map[ovsdb.UUID]*ovs
 				b = append(b, ',')
 			}
 			b = append(b, '"')
-			b = append(b, u.String()...)
+			b = u.AppendText(b)
 			b = append(b, `":`...)
 			var ok bool
 			if m.version == 1 {
