@@ -233,6 +233,9 @@ func (db *DB) replay(js []byte, convert bool, c *Commit) error {
 	if err := decodeJSON(js, &rec); err != nil {
 		return err
 	}
+	// Open vSwitch 2.15 and later write the changed columns of a modified
+	// row as update2-style diffs, marked "_is_diff": true.
+	isDiff := string(rec["_is_diff"]) == "true"
 	for tname, raw := range rec {
 		if len(tname) > 0 && tname[0] == '_' {
 			continue
@@ -277,6 +280,7 @@ func (db *DB) replay(js []byte, convert bool, c *Commit) error {
 			if err := decodeJSON(rraw, &cols); err != nil {
 				return fmt.Errorf("table %s row %s: %w", tname, us, err)
 			}
+			existed := td.rows[u] != nil
 			var r *Row
 			if cur := td.rows[u]; cur == nil {
 				r = newRow(t, u)
@@ -292,7 +296,11 @@ func (db *DB) replay(js []byte, convert bool, c *Commit) error {
 					return fmt.Errorf("table %s: unknown column %q", tname, cn)
 				}
 				d, err := ParseDatum(v)
-				if err == nil {
+				if err == nil && isDiff && existed {
+					if d, err = c.Type.checkElems(d); err == nil {
+						d, err = c.Type.Check(ApplyDiff(c, r.Cols[c.Index], d))
+					}
+				} else if err == nil {
 					d, err = c.Type.Check(d)
 				}
 				if err != nil {

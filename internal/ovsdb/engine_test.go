@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -404,9 +405,7 @@ func TestDurabilityReopenTornTailCompaction(t *testing.T) {
 	}
 }
 
-func itoa(i int) string {
-	return strings.TrimSpace(strings.Repeat(" ", 0) + string(appendAtomJSON(nil, int64(i))))
-}
+func itoa(i int) string { return strconv.Itoa(i) }
 
 // Schema conversion: a file written with an older schema opens with a new
 // one; dropped columns go, new ones take defaults.

@@ -194,7 +194,7 @@ func isDefault(c *Column, d Datum) bool {
 	return d.Equal(c.Type.Default())
 }
 
-// strongRefs calls fn for each strong reference of the row (self
+// refs calls fn for each reference of the row, strong or weak (self
 // references excluded).
 func (r *Row) refs(fn func(dst *Table, u UUID, weak bool)) {
 	for _, c := range r.table.Cols {

@@ -395,9 +395,6 @@ func parseColumnType(raw json.RawMessage) (ColumnType, error) {
 	if ct.Min > ct.Max {
 		return ct, fmt.Errorf("min %d is greater than max %d", ct.Min, ct.Max)
 	}
-	if ct.Key.Enum != nil && ct.Value == nil && ct.Max == Unlimited {
-		// fine: a set of enumerated values
-	}
 	return ct, nil
 }
 

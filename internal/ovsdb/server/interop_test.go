@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -57,7 +58,12 @@ func TestFileInteropWithOpenVSwitch(t *testing.T) {
 	ok(t, "ovsdb-tool", "create", theirs, "/usr/share/openvswitch/vswitch.ovsschema")
 	sock2 := filepath.Join(dir, "ovs2.sock")
 	startOVSDBServer(t, theirs, sock2)
-	ok(t, "ovs-vsctl", "--no-wait", "--db=unix:"+sock2, "init", "--", "add-br", "br9", "--", "set", "bridge", "br9", "other_config:mac-aging-time=42")
+	ok(t, "ovs-vsctl", "--no-wait", "--db=unix:"+sock2, "init", "--", "add-br", "br9", "--", "set", "bridge", "br9", "other_config:mac-aging-time=41", "other_config:gone=x")
+	// Later transactions modify rows: ovsdb-server writes those as diffs
+	// ("_is_diff").
+	ok(t, "ovs-vsctl", "--no-wait", "--db=unix:"+sock2, "set", "bridge", "br9", "other_config:mac-aging-time=42", "--", "remove", "bridge", "br9", "other_config", "gone")
+	ok(t, "ovs-vsctl", "--no-wait", "--db=unix:"+sock2, "add-port", "br9", "p1", "--", "add-port", "br9", "p2")
+	ok(t, "ovs-vsctl", "--no-wait", "--db=unix:"+sock2, "del-port", "br9", "p1")
 	db, err := ovsdb.Open(theirs, vswitch.Schema(), ovsdb.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -65,10 +71,18 @@ func TestFileInteropWithOpenVSwitch(t *testing.T) {
 	defer db.Close()
 	var found bool
 	for _, r := range db.Rows("Bridge") {
-		found = found || (r.String("name") == "br9" && r.StringMap("other_config")["mac-aging-time"] == "42")
+		oc := r.StringMap("other_config")
+		found = found || (r.String("name") == "br9" && len(oc) == 1 && oc["mac-aging-time"] == "42" && len(r.UUIDs("ports")) == 2)
 	}
 	if !found {
-		t.Fatalf("bridge br9 not read from Open vSwitch's file: %v", db.Rows("Bridge"))
+		t.Fatalf("bridge br9 not read right from Open vSwitch's file: %v", db.Rows("Bridge")[0].Data())
+	}
+	var names []string
+	for _, r := range db.Rows("Port") {
+		names = append(names, r.String("name"))
+	}
+	if sort.Strings(names); strings.Join(names, ",") != "br9,p2" {
+		t.Fatalf("ports %v", names)
 	}
 	if _, err := db.Transact(context.Background(), nil, ovsdb.TxnOptions{}); err != nil {
 		t.Fatal(err)
