@@ -200,6 +200,9 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 	sess.run(ctx)
 }
 
+// maxPendingWaits bounds the blocked "wait" transactions of one session.
+const maxPendingWaits = 256
+
 type session struct {
 	srv      *Server
 	conn     net.Conn
@@ -450,6 +453,12 @@ func (ss *session) transact(ctx context.Context, id json.RawMessage, params []an
 	wctx, cancel := context.WithCancel(ctx)
 	key := string(id)
 	ss.mu.Lock()
+	if len(ss.pending) >= maxPendingWaits {
+		ss.mu.Unlock()
+		cancel()
+		ss.replyErr(id, &ovsdb.Error{Tag: ovsdb.ErrResources, Details: fmt.Sprintf("more than %d transactions waiting in this session", maxPendingWaits)})
+		return
+	}
 	ss.pending[key] = cancel
 	ss.mu.Unlock()
 	ss.waits.Add(1)
