@@ -143,6 +143,7 @@ func TestOvsdbClientMonitorSeesOtherClients(t *testing.T) {
 			if mode == "monitor-cond" {
 				args = []string{mode, ts.remote(), "Open_vSwitch", `[["name","==","brm"]]`, "Bridge", "name,fail_mode"}
 			}
+			eventually(t, 5*time.Second, "the previous monitor to go", func() bool { return ts.srv.Stats().Monitors.Load() == 0 })
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, need(t, "ovsdb-client"), append(args, "--format=csv")...)
@@ -176,26 +177,12 @@ func TestOvsdbClientMonitorSeesOtherClients(t *testing.T) {
 					}
 				}
 			}
-			// The monitor is registered once its initial (empty) dump is out;
-			// poll by making changes until one shows.
-			eventually(t, 5*time.Second, "monitor to start", func() bool { return ts.srv.Stats().Sessions.Load() >= 1 })
-			deadline := time.Now().Add(5 * time.Second)
-			for {
-				ts.vsctl("--may-exist", "add-br", "brm")
-				ts.vsctl("set", "bridge", "brm", "fail_mode=secure")
-				select {
-				case l := <-lines:
-					if strings.Contains(l, "secure") || strings.Contains(l, "brm") {
-						goto seen
-					}
-				case <-time.After(200 * time.Millisecond):
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("monitor saw nothing")
-				}
-				ts.vsctl("del-br", "brm")
-			}
-		seen:
+			// Changes start once the server has registered the monitor.
+			eventually(t, 5*time.Second, "the monitor to be registered", func() bool { return ts.srv.Stats().Monitors.Load() >= 1 })
+			ts.vsctl("add-br", "brm")
+			expect("brm")
+			ts.vsctl("set", "bridge", "brm", "fail_mode=secure")
+			expect("secure")
 			ts.vsctl("set", "bridge", "brm", "fail_mode=standalone")
 			expect("standalone")
 			ts.vsctl("del-br", "brm")

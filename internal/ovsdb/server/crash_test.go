@@ -149,11 +149,14 @@ func TestKill9DuringWrites(t *testing.T) {
 		cmd := startChild(t, dir)
 		stop := time.Now().Add(time.Duration(150+rng.IntN(150)) * time.Millisecond)
 		done := make(chan struct{})
+		ctx, cancel := context.WithCancel(context.Background())
 		go func() {
 			defer close(done)
 			for i := 0; ; i++ {
 				name := fmt.Sprintf("v%d-%d", round, i)
-				if exec.Command(vsctl, "--no-wait", "--timeout=5", "--db=unix:"+sock, "add-port", "br0", name).Run() != nil {
+				// The ovs-vsctl in flight at the kill would retry until its
+				// timeout; it is ended with the round (and not counted).
+				if exec.CommandContext(ctx, vsctl, "--no-wait", "--timeout=5", "--db=unix:"+sock, "add-port", "br0", name).Run() != nil {
 					return
 				}
 				vsAcked = append(vsAcked, name)
@@ -162,6 +165,7 @@ func TestKill9DuringWrites(t *testing.T) {
 		time.Sleep(time.Until(stop))
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
+		cancel()
 		<-done
 	}
 	if len(vsAcked) == 0 {

@@ -223,6 +223,7 @@ func (ss *session) monitor(id json.RawMessage, method string, params []any) {
 		result = b
 	}, m.onCommit)
 	ss.srv.stats.LastInitialBytes.Store(int64(len(result)))
+	ss.srv.stats.Monitors.Add(1)
 	ss.mu.Lock()
 	ss.reply(id, result)
 	m.started = true
@@ -544,6 +545,7 @@ func (ss *session) monitorCancel(id json.RawMessage, params []any) {
 		return
 	}
 	m.cancel()
+	ss.srv.stats.Monitors.Add(-1)
 	ss.reply(id, []byte("{}"))
 }
 

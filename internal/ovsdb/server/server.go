@@ -66,6 +66,7 @@ type Server struct {
 // Stats are the server's counters.
 type Stats struct {
 	Sessions       atomic.Int64 // open now
+	Monitors       atomic.Int64 // active now
 	Requests       atomic.Int64
 	BadMessages    atomic.Int64 // malformed JSON or JSON-RPC
 	CoalescedTimes atomic.Int64 // monitor updates merged for a slow client
@@ -320,6 +321,7 @@ func (ss *session) close() {
 	ss.mu.Unlock()
 	for _, m := range mons {
 		m.cancel()
+		ss.srv.stats.Monitors.Add(-1)
 	}
 	for _, name := range ss.srv.locks.held(ss) {
 		if next := ss.srv.locks.unlock(ss, name); next != nil {
