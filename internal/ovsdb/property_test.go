@@ -18,12 +18,14 @@ func TestRandomTransactionsKeepInvariants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	mustTx(t, db, seed)
 	rng := rand.New(rand.NewPCG(1, 2))
 	n := 3000
 	if testing.Short() {
 		n = 500
 	}
-	committed, failed := 0, 0
+	committed, failed, changed, maxRows := 0, 0, 0, 0
+	cancel := db.OnCommit(nil, func(*Commit) { changed++ })
 	for i := 0; i < n; i++ {
 		ops := randomOps(rng, db)
 		before := dump(db)
@@ -36,12 +38,30 @@ func TestRandomTransactionsKeepInvariants(t *testing.T) {
 		} else {
 			committed++
 		}
+		if n := len(db.Rows("Kid")) + len(db.Rows("Root")); n > maxRows {
+			maxRows = n
+		}
 		if err := checkInvariants(db); err != nil {
 			t.Fatalf("after txn %d (%v): %v\nops: %+v", i, err, err, ops)
 		}
+		// The index fast path (name ==) and a scan (name includes) select
+		// the same rows, also over the transaction's own changes.
+		name := pick(rng, []string{"a", "b", "c", "d", "e"})
+		probe := append(randomOps(rng, db),
+			Select("Kid", Where1("name", "==", Scalar(name)), "_uuid"),
+			Select("Kid", Where1("name", "includes", Scalar(name)), "_uuid"),
+			Operation{Op: "abort"})
+		res, _ := db.Transact(context.Background(), probe, TxnOptions{})
+		if a, b := res[len(res)-3], res[len(res)-2]; a != nil && b != nil && a.Error == nil {
+			if string(a.AppendJSON(nil)) != string(b.AppendJSON(nil)) {
+				t.Fatalf("index lookup %s differs from scan %s", a.AppendJSON(nil), b.AppendJSON(nil))
+			}
+		}
 	}
-	if committed < n/10 || failed < n/10 {
-		t.Fatalf("poor mix: %d committed, %d failed", committed, failed)
+	cancel()
+	t.Logf("largest state: %d rows", maxRows)
+	if changed < n/10 || failed < n/10 {
+		t.Fatalf("poor mix: %d committed (%d changed something), %d failed", committed, changed, failed)
 	}
 	want := dump(db)
 	db.Close()
@@ -56,7 +76,7 @@ func TestRandomTransactionsKeepInvariants(t *testing.T) {
 	if err := checkInvariants(db); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d committed, %d rejected", committed, failed)
+	t.Logf("%d committed (%d changed the database), %d rejected; %d Kid and %d Root rows at the end", committed, changed, failed, len(db.Rows("Kid")), len(db.Rows("Root")))
 }
 
 func pick[T any](rng *rand.Rand, l []T) T { return l[rng.IntN(len(l))] }
@@ -64,51 +84,80 @@ func pick[T any](rng *rand.Rand, l []T) T { return l[rng.IntN(len(l))] }
 func randomOps(rng *rand.Rand, db *DB) []Operation {
 	kids := db.Rows("Kid")
 	roots := db.Rows("Root")
+	// bad says, rarely, to use a value that must be rejected.
+	bad := func() bool { return rng.IntN(12) == 0 }
 	uuidOf := func(rows []*Row) Atom {
-		if len(rows) == 0 || rng.IntN(10) == 0 {
+		if len(rows) == 0 || bad() {
 			return NewUUID() // dangling
 		}
 		return pick(rng, rows).UUID
 	}
 	var ops []Operation
 	names := []string{"a", "b", "c", "d", "e"}
-	for j := rng.IntN(4) + 1; j > 0; j-- {
+	for j := rng.IntN(3) + 1; j > 0; j-- {
 		switch rng.IntN(9) {
 		case 0, 1:
 			name := fmt.Sprintf("n%d", j)
-			ops = append(ops, Operation{Op: "insert", Table: "Kid", UUIDName: name, Row: map[string]Datum{
+			row := map[string]Datum{
 				"name":  Scalar(pick(rng, names)),
-				"level": Scalar(int64(rng.IntN(13) - 1)),
-				"tags":  Set(pick(rng, []Atom{"x", "y", "toolongvalue"})),
-				"next":  Set(uuidOf(kids)),
-			}})
-			if rng.IntN(3) > 0 && len(roots) > 0 {
+				"level": Scalar(int64(rng.IntN(11))),
+				"tags":  Set(pick(rng, []Atom{"x", "y"})),
+			}
+			if bad() {
+				row["level"] = Scalar(int64(pick(rng, []int{-1, 11})))
+			}
+			if bad() {
+				row["tags"] = Set("toolongvalue")
+			}
+			if rng.IntN(2) == 0 {
+				row["next"] = Set(uuidOf(kids))
+			}
+			ops = append(ops, Operation{Op: "insert", Table: "Kid", UUIDName: name, Row: row})
+			if !bad() && len(roots) > 0 {
 				ops = append(ops, Operation{Op: "mutate", Table: "Root", Where: []Condition{{Column: "_uuid", Function: "==", Value: Scalar(pick(rng, roots).UUID)}},
 					Mutations: []Mutation{{Column: "kids", Mutator: "insert", Value: Scalar(NamedUUID(name))}}})
 			}
 		case 2:
-			row := map[string]Datum{"must": Scalar(uuidOf(kids)), "kids": Set(uuidOf(kids))}
+			// A root with a new kid of its own (or, rarely, pointing at
+			// whatever exists).
+			kn := fmt.Sprintf("rk%d", j)
+			ops = append(ops, Operation{Op: "insert", Table: "Kid", UUIDName: kn, Row: map[string]Datum{"name": Scalar(pick(rng, names))}})
+			row := map[string]Datum{"must": Scalar(NamedUUID(kn)), "kids": Set(NamedUUID(kn))}
+			if len(kids) > 0 {
+				row["kids"] = Set(NamedUUID(kn), uuidOf(kids))
+			}
+			if bad() {
+				row["must"] = Scalar(uuidOf(kids))
+			}
 			if rng.IntN(2) == 0 {
 				row["watch"] = Set(uuidOf(kids))
 			}
 			ops = append(ops, Operation{Op: "insert", Table: "Root", Row: row})
 		case 3:
-			ops = append(ops, Operation{Op: "delete", Table: pick(rng, []string{"Kid", "Root"}), Where: []Condition{{Column: "name", Function: "==", Value: Scalar(pick(rng, names))}}})
-			if ops[len(ops)-1].Table == "Root" {
-				ops[len(ops)-1].Where = []Condition{{Column: "n", Function: "==", Value: Scalar(int64(rng.IntN(3)))}}
+			if rng.IntN(4) > 0 {
+				ops = append(ops, Operation{Op: "delete", Table: "Kid", Where: Where1("name", "==", Scalar(pick(rng, names)))})
+			} else {
+				ops = append(ops, Operation{Op: "delete", Table: "Root", Where: Where1("n", "==", Scalar(int64(rng.IntN(3))))})
 			}
 		case 4:
-			ops = append(ops, Operation{Op: "mutate", Table: "Kid", Where: []Condition{{Column: "name", Function: "==", Value: Scalar(pick(rng, names))}},
-				Mutations: []Mutation{{Column: pick(rng, []string{"level", "nums"}), Mutator: pick(rng, []string{"+=", "-=", "*=", "/=", "%=", "insert", "delete"}), Value: Scalar(int64(rng.IntN(5)))}}})
+			m := Mutation{Column: "nums", Mutator: pick(rng, []string{"+=", "-=", "*=", "/=", "%=", "insert", "delete"}), Value: Scalar(int64(rng.IntN(5)))}
+			if rng.IntN(2) == 0 {
+				m = Mutation{Column: "level", Mutator: pick(rng, []string{"+=", "-=", "*=", "/=", "%="}), Value: Scalar(int64(rng.IntN(3)))}
+			}
+			ops = append(ops, Operation{Op: "mutate", Table: "Kid", Where: Where1("name", "==", Scalar(pick(rng, names))), Mutations: []Mutation{m}})
 		case 5:
 			ops = append(ops, Operation{Op: "update", Table: "Root", Where: nil, Row: map[string]Datum{"kids": Set(uuidOf(kids), uuidOf(kids)), "n": Scalar(int64(rng.IntN(3)))}})
 		case 6:
 			ops = append(ops, Operation{Op: "mutate", Table: "Root", Where: nil, Mutations: []Mutation{{Column: pick(rng, []string{"kids", "watch"}), Mutator: pick(rng, []string{"insert", "delete"}), Value: Set(uuidOf(kids))}}})
 		case 7:
+			color := pick(rng, []Atom{"red", "green"})
+			if bad() {
+				color = "blue"
+			}
 			ops = append(ops, Operation{Op: "update", Table: "Kid", Where: []Condition{{Column: "level", Function: "<", Value: Scalar(int64(rng.IntN(5)))}},
-				Row: map[string]Datum{"opts": StringMap(map[string]string{"k": fmt.Sprint(rng.IntN(3))}), "color": Set(pick(rng, []Atom{"red", "green", "blue"}))}})
+				Row: map[string]Datum{"opts": StringMap(map[string]string{"k": fmt.Sprint(rng.IntN(3))}), "color": Set(color)}})
 		case 8:
-			if rng.IntN(4) == 0 {
+			if rng.IntN(6) == 0 {
 				ops = append(ops, Operation{Op: "abort"})
 			} else {
 				ops = append(ops, Operation{Op: "update", Table: "Kid", Where: []Condition{{Const: true}}, Row: map[string]Datum{"stat": {Keys: []Atom{"rx"}, Values: []Atom{int64(rng.IntN(100))}}}})

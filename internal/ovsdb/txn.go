@@ -496,6 +496,34 @@ func (tx *txn) matching(t *Table, where []Condition) ([]*Row, error) {
 			return []*Row{r}, nil
 		}
 	}
+	// Fast path: == on a column that is an index by itself (Bridge.name,
+	// Port.name, Interface.name): the committed row from the index, plus
+	// the rows this transaction wrote.
+	for _, c := range conds {
+		if c.fn != "==" || c.col.Index < 0 {
+			continue
+		}
+		for i, idx := range t.Indexes {
+			if len(idx) != 1 || idx[0] != c.col {
+				continue
+			}
+			var out []*Row
+			m := tx.rows[t]
+			if u, ok := tx.db.tables[t].indexes[i][string(append(c.val.AppendJSON(nil), 0))]; ok {
+				if _, changed := m[u]; !changed {
+					if r := tx.db.tables[t].rows[u]; r != nil && matchAll(conds, r) {
+						out = append(out, r)
+					}
+				}
+			}
+			for _, tr := range m {
+				if tr.new != nil && matchAll(conds, tr.new) {
+					out = append(out, tr.new)
+				}
+			}
+			return out, nil
+		}
+	}
 	var out []*Row
 	tx.each(t, func(r *Row) bool {
 		if matchAll(conds, r) {
