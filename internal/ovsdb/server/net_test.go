@@ -1,0 +1,5 @@
+package server
+
+import "net"
+
+func netDial(path string) (net.Conn, error) { return net.Dial("unix", path) }
