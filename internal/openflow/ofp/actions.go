@@ -755,8 +755,11 @@ func parseExperimenterAction(b []byte, v uint8) (Action, error) {
 		if err := want(16); err != nil {
 			return nil, err
 		}
-		if sub == nxastPushMPLS {
-			return ActionPushMPLS{EtherType: be.Uint16(b[10:])}, nil
+		if et := be.Uint16(b[10:]); sub == nxastPushMPLS {
+			if et != 0x8847 && et != 0x8848 {
+				return nil, Errorf(ErrBadAction, BadActionBadArgument, "push_mpls ethertype 0x%04x (0x8847 or 0x8848)", et)
+			}
+			return ActionPushMPLS{EtherType: et}, nil
 		}
 		return ActionPopMPLS{EtherType: be.Uint16(b[10:])}, nil
 	case nxastGroup:

@@ -537,6 +537,11 @@ func (m *Match) Validate() error {
 				return Errorf(ErrBadMatch, BadMatchBadValue, "%s=0x%x is out of range (0 to 0x%x)", d.name, v, d.max)
 			}
 		}
+		if d.id == FieldVLANVID {
+			if v, mask := o.Uint(); mask&0x1000 != 0 && v&0x1000 == 0 && v != 0 {
+				return Errorf(ErrBadMatch, BadMatchBadValue, "vlan_vid=0x%04x: without OFPVID_PRESENT (0x1000) the only value is 0 (untagged)", v)
+			}
+		}
 		if seen[d.id] {
 			return Errorf(ErrBadMatch, BadMatchDupField, "%s appears twice", d.name)
 		}
@@ -663,9 +668,13 @@ func (m *Match) Canonical() (Match, error) {
 				if vid != 0 || pcp&pcpMask != 0 {
 					return Match{}, Errorf(ErrBadMatch, BadMatchBadValue, "vlan_tci=0x%04x/0x%04x asks for an untagged frame with a VID or PCP", v, mask)
 				}
-				out.Add(OXMUint(FieldVLANVID, 0, vidMask))
+				out.Add(OXMUint(FieldVLANVID, 0))
 			default:
-				if vidMask != 0 {
+				switch vidMask {
+				case 0:
+				case 0x1fff:
+					out.Add(OXMUint(FieldVLANVID, vid))
+				default:
 					out.Add(OXMUint(FieldVLANVID, vid, vidMask))
 				}
 				switch pcpMask {
