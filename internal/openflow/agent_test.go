@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
@@ -28,7 +29,7 @@ func start(t *testing.T, mod func(*openflow.Config)) *harness {
 	t.Helper()
 	be := oftest.NewBackend()
 	sock := filepath.Join(t.TempDir(), "br0.mgmt")
-	cfg := openflow.Config{Name: "br0", Backend: be, Targets: []openflow.Target{{Kind: openflow.PassiveUnix, Addr: sock}, {Kind: openflow.PassiveTCP, Addr: "127.0.0.1:0"}}}
+	cfg := openflow.Config{Name: "br0", Backend: be, Logger: testLogger(t), Targets: []openflow.Target{{Kind: openflow.PassiveUnix, Addr: sock}, {Kind: openflow.PassiveTCP, Addr: "127.0.0.1:0"}}}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -51,6 +52,18 @@ func start(t *testing.T, mod func(*openflow.Config)) *harness {
 		}
 	}
 	return h
+}
+
+// testLogger logs to the test at debug level.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
 }
 
 const v13 = 1 << ofp.Version13
@@ -546,7 +559,7 @@ func TestControllerReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	be := oftest.NewBackend()
-	a, err := openflow.New(openflow.Config{Name: "br1", Backend: be, Targets: []openflow.Target{tg}, MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, ProbeInterval: 300 * time.Millisecond})
+	a, err := openflow.New(openflow.Config{Name: "br1", Backend: be, Logger: testLogger(t), Targets: []openflow.Target{tg}, MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, ProbeInterval: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

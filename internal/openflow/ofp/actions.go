@@ -806,7 +806,8 @@ func parseExperimenterAction(b []byte, v uint8) (Action, error) {
 		}
 		return a, nil
 	case nxastRegLoad2:
-		return parseSetField(b[16:], true)
+		// The OXM starts right after the 10-byte Nicira header.
+		return parseSetField(b[10:], true)
 	case nxastNote:
 		return ActionNote{Note: b[10:]}, nil
 	case nxastController:
@@ -1128,7 +1129,7 @@ func appendNXAction(b []byte, v uint8, a Action) ([]byte, error) {
 		return appendU64(appendU32(b, a.Dst.header()), a.Value), nil
 	case ActionSetField:
 		off := len(b)
-		b = appendZeros(appendNX(b, 0, nxastRegLoad2), 6)
+		b = appendNX(b, 0, nxastRegLoad2)
 		b = a.Field.append(b)
 		b = padTo8(b, off)
 		putLen16(b, off+2, off)

@@ -34,7 +34,11 @@ func CheckFlowMod(fm *FlowMod) (*FlowMod, error) {
 		return nil, Errorf(ErrFlowModFailed, FlowModFailedBadFlags, "flags 0x%x: unknown bits 0x%x (send_flow_rem, check_overlap, reset_counts, no_pkt_counts, no_byt_counts)", fm.Flags, fm.Flags&^allowed)
 	}
 	adding := fm.Command == FlowAdd || fm.Command == FlowModify || fm.Command == FlowModifyStrict
-	if fm.Command == FlowAdd && fm.TableID == TableAll {
+	if fm.Version == Version10 && fm.Command == FlowAdd && fm.TableID == TableAll {
+		// OpenFlow 1.0 (and flow_mod_table_id with table 0xff) lets the
+		// switch choose: table 0, as Open vSwitch does.
+		out.TableID = 0
+	} else if fm.Command == FlowAdd && fm.TableID == TableAll {
 		return nil, Errorf(ErrFlowModFailed, FlowModFailedBadTableID, "table 0xff (all tables) cannot be the table of an added flow (0 to 254)")
 	}
 	m, err := fm.Match.Canonical()
@@ -46,7 +50,7 @@ func CheckFlowMod(fm *FlowMod) (*FlowMod, error) {
 		// Delete ignores instructions.
 		return &out, nil
 	}
-	insts, err := CheckInstructions(fm.Instructions, &m, fm.TableID)
+	insts, err := CheckInstructions(fm.Instructions, &m, out.TableID)
 	if err != nil {
 		return nil, err
 	}

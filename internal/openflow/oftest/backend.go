@@ -5,7 +5,6 @@ package oftest
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -196,11 +195,11 @@ func (b *Backend) Stats(ctx context.Context, req ofp.MultipartBody) (ofp.Multipa
 	case *ofp.TableStatsRequest:
 		r := &ofp.TableStatsReply{}
 		for i := 0; i < int(b.Feat.NTables); i++ {
-			r.Tables = append(r.Tables, ofp.TableStats{TableID: uint8(i), Name: fmt.Sprintf("table%d", i), Wildcards: 0x3fffff, MaxEntries: 1000000})
+			r.Tables = append(r.Tables, ofp.TableStats{TableID: uint8(i), Wildcards: 0x3fffff, MaxEntries: 1000000})
 		}
 		return r, nil
 	case *ofp.TableFeaturesRequest:
-		return &ofp.TableFeaturesReply{}, nil
+		return &ofp.TableFeaturesReply{Tables: ofp.BuildTableFeatures(int(b.Feat.NTables), 1000000, ofp.DefaultTableCaps())}, nil
 	case *ofp.PortStatsRequest:
 		return &ofp.PortStatsReply{}, nil
 	case *ofp.QueueStatsRequest:
