@@ -35,7 +35,8 @@ const (
 	DefaultMaxBackoff = 8 * time.Second
 	// DefaultHandshakeTimeout bounds the wait for the peer's HELLO.
 	DefaultHandshakeTimeout = 10 * time.Second
-	// DefaultRequestTimeout bounds each Backend call.
+	// DefaultRequestTimeout bounds a Backend.Barrier call (other calls
+	// get a context that ends with the connection).
 	DefaultRequestTimeout = 30 * time.Second
 	// DefaultMaxConnections bounds the connections accepted on the
 	// listeners together (controllers do not count).

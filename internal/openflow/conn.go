@@ -59,6 +59,9 @@ type conn struct {
 	errCount  int
 
 	mp *mpState
+
+	cctx    context.Context
+	ccancel context.CancelFunc
 }
 
 // mpState is a multipart request arriving in several messages.
@@ -72,6 +75,7 @@ type mpState struct {
 func (a *Agent) newConn(nc net.Conn, t Target) *conn {
 	c := &conn{a: a, nc: nc, target: t, start: time.Now(), send: make(chan []byte, a.cfg.SendQueue), done: make(chan struct{})}
 	c.log = a.log.With("target", t.String(), "remote", nc.RemoteAddr().String())
+	c.cctx, c.ccancel = context.WithCancel(a.ctx)
 	c.role.Store(ofp.RoleEqual)
 	return c
 }
@@ -84,6 +88,7 @@ func (c *conn) closeWith(err error) {
 		c.err = err
 		c.errMu.Unlock()
 		close(c.done)
+		c.ccancel()
 		c.nc.Close()
 	})
 }
@@ -515,7 +520,9 @@ func (c *conn) sendError(v uint8, xid uint32, req []byte, err error) {
 	}
 }
 
-// ctx returns a context for one backend call.
+// ctx returns the context of backend calls: it ends when the connection
+// closes or the agent stops (no per-call timer: a timer per flow-mod costs
+// a third of the agent's time).
 func (c *conn) ctx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(c.a.ctx, c.a.cfg.RequestTimeout)
+	return c.cctx, func() {}
 }

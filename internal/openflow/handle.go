@@ -153,7 +153,10 @@ func (c *conn) dispatch(v uint8, xid uint32, m ofp.Message, raw []byte) error {
 		return c.multipart(ctx, v, xid, x, raw)
 
 	case *ofp.BarrierRequest:
-		if err := a.be.Barrier(ctx); err != nil {
+		bctx, bcancel := context.WithTimeout(ctx, a.cfg.RequestTimeout)
+		err := a.be.Barrier(bctx)
+		bcancel()
+		if err != nil {
 			return backendErr(err, ofp.ErrBadRequest, ofp.BadRequestEPerm)
 		}
 		// Packet-ins and flow-removed messages the backend emitted

@@ -448,7 +448,18 @@ func badActLen(what string, have, want int) *Error {
 
 // ParseActions decodes an action list of version v that fills b exactly.
 func ParseActions(b []byte, v uint8) ([]Action, error) {
+	n := 0
+	for p := b; len(p) >= 4 && n <= MaxActions; n++ {
+		l := int(be.Uint16(p[2:]))
+		if l < 8 || l > len(p) {
+			break
+		}
+		p = p[l:]
+	}
 	var out []Action
+	if n > 0 {
+		out = make([]Action, 0, n)
+	}
 	for len(b) > 0 {
 		if len(b) < 8 {
 			return nil, Errorf(ErrBadAction, BadActionBadLen, "%d bytes left after the last action, an action needs at least 8", len(b))

@@ -224,15 +224,34 @@ type fieldDef struct {
 }
 
 // canon holds each canonical field's canonical spelling; wire holds every
-// spelling the decoder accepts.
+// spelling the decoder accepts; fast indexes the classes 0x0000, 0x0001,
+// 0x8000 and 0x8001 by field number (the map is for experimenter fields).
 var (
 	canon [fieldCount]*fieldDef
 	wire  = map[[3]uint32]*fieldDef{}
+	fast  [4][128]*fieldDef
 )
+
+func fastIdx(class uint16) int {
+	switch class {
+	case ClassNXM0:
+		return 0
+	case ClassNXM1:
+		return 1
+	case ClassBasic:
+		return 2
+	case ClassPacketRegs:
+		return 3
+	}
+	return -1
+}
 
 func def(id FieldID, name string, class uint16, field uint8, length int, maskable bool, pre prereq, max uint64) *fieldDef {
 	d := &fieldDef{id: id, name: name, class: class, field: field, length: length, maskable: maskable, pre: pre, max: max}
 	wire[[3]uint32{uint32(class), uint32(field), 0}] = d
+	if i := fastIdx(class); i >= 0 {
+		fast[i][field&0x7f] = d
+	}
 	if canon[id] == nil {
 		canon[id] = d
 	}
@@ -244,6 +263,9 @@ func alias(id FieldID, class uint16, field uint8) {
 	c := *canon[id]
 	c.class, c.field = class, field
 	wire[[3]uint32{uint32(class), uint32(field), 0}] = &c
+	if i := fastIdx(class); i >= 0 {
+		fast[i][field&0x7f] = &c
+	}
 }
 
 func init() {
@@ -350,6 +372,9 @@ func init() {
 }
 
 func lookupField(class uint16, field uint8, exp uint32) *fieldDef {
+	if i := fastIdx(class); i >= 0 {
+		return fast[i][field&0x7f]
+	}
 	if class != ClassExperimenter {
 		exp = 0
 	}
@@ -474,7 +499,19 @@ func (m *Match) appendOXMs(b []byte) []byte {
 // parseOXMs decodes a list of OXM entries that fills b exactly. Unknown
 // fields are kept (Validate rejects them); only the framing is checked here.
 func parseOXMs(b []byte) ([]OXM, error) {
+	// Count the entries first so that the list is one allocation.
+	n := 0
+	for p := b; len(p) >= 4; n++ {
+		l := 4 + int(p[3])
+		if l > len(p) {
+			break
+		}
+		p = p[l:]
+	}
 	var out []OXM
+	if n > 0 {
+		out = make([]OXM, 0, n+1)
+	}
 	for len(b) > 0 {
 		if len(b) < 4 {
 			return nil, Errorf(ErrBadMatch, BadMatchBadLen, "%d bytes left after the last OXM entry, an OXM header needs 4", len(b))
