@@ -672,3 +672,59 @@ func TestParseTarget(t *testing.T) {
 		t.Errorf("list: %v %v", list, err)
 	}
 }
+
+// TestProtocolsAndUnixController: protocols=OpenFlow13 refuses a 1.0-only
+// client; an active unix: target connects to a controller's socket.
+func TestProtocolsAndUnixController(t *testing.T) {
+	h := start(t, func(c *openflow.Config) { c.Versions = v13 })
+	nc, err := net.Dial("unix", h.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.Write([]byte{ofp.Version10, 0, 0, 8, 0, 0, 0, 1})
+	all, _ := io.ReadAll(io.LimitReader(nc, 4096))
+	nc.Close()
+	msgs := split(t, all)
+	if len(msgs) != 2 || msgs[0][0] != ofp.Version13 {
+		t.Fatalf("1.0 client on a 1.3-only bridge got %x", all)
+	}
+	if _, m, _ := ofp.Unmarshal(msgs[1]); m == nil || m.(*ofp.ErrorMsg).ErrType != uint16(ofp.ErrHelloFailed) {
+		t.Fatalf("want HELLO_FAILED, got %x", msgs[1])
+	}
+	if cl := oftest.Dial(t, "unix", h.sock, v13); cl.Version != ofp.Version13 {
+		t.Fatal("1.3 client refused")
+	}
+
+	path := filepath.Join(t.TempDir(), "ctl.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	tg, err := openflow.ParseTarget("unix:" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.a.SetTargets([]openflow.Target{{Kind: openflow.PassiveUnix, Addr: h.sock}, tg}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := oftest.Server(t, c, v13)
+	if _, ok := cl.Request(&ofp.FeaturesRequest{}).Msg.(*ofp.FeaturesReply); !ok {
+		t.Fatal("no features over unix:")
+	}
+	waitFor(t, "connected", h.a.Connected)
+	// Controllers get packet-ins by default (miss_send_len 128).
+	h.a.EmitPacketIn(&openflow.PacketIn{InPort: 1, Reason: ofp.ReasonNoMatch, MaxLen: openflow.UseMissSendLen, Frame: make([]byte, 300)})
+	r := cl.Recv(3 * time.Second)
+	if pin, ok := r.Msg.(*ofp.PacketIn); !ok || len(pin.Data) != int(ofp.DefaultMissSendLen) {
+		t.Fatalf("controller got %T %+v", r.Msg, r.Msg)
+	}
+	st := h.a.Status()
+	if len(st.Controllers) != 1 || !st.Controllers[0].Connected || len(st.Connections) < 1 {
+		t.Errorf("status %+v", st)
+	}
+}
