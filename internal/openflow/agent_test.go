@@ -195,7 +195,7 @@ func TestEchoConfigBarrierOrder(t *testing.T) {
 	}
 	// Reassembly is refused.
 	cl.Send(&ofp.SetConfig{SwitchConfig: ofp.SwitchConfig{Flags: 7, MissSendLen: 256}})
-	h.be.Err["SetFragments"] = ofp.Errorf(ofp.ErrSwitchConfigFailed, ofp.SwitchConfigFailedBadFlags, "no reassembly")
+	h.be.SetErr("SetFragments", ofp.Errorf(ofp.ErrSwitchConfigFailed, ofp.SwitchConfigFailedBadFlags, "no reassembly"))
 	r = cl.Request(&ofp.SetConfig{SwitchConfig: ofp.SwitchConfig{Flags: ofp.ConfigFragReasm}})
 	wantError(t, r, ofp.ErrSwitchConfigFailed, ofp.SwitchConfigFailedBadFlags)
 
@@ -204,7 +204,7 @@ func TestEchoConfigBarrierOrder(t *testing.T) {
 	h.be.Reset()
 	var barrierDone time.Time
 	var mu sync.Mutex
-	h.be.Hook = func(method string, arg any) error {
+	h.be.SetHook(func(method string, arg any) error {
 		if method == "Barrier" {
 			time.Sleep(50 * time.Millisecond)
 			mu.Lock()
@@ -212,7 +212,7 @@ func TestEchoConfigBarrierOrder(t *testing.T) {
 			mu.Unlock()
 		}
 		return nil
-	}
+	})
 	for i := 0; i < 50; i++ {
 		cl.Send(&ofp.FlowMod{Command: ofp.FlowAdd, Priority: uint16(i), BufferID: ofp.NoBuffer, OutPort: ofp.PortAny, OutGroup: ofp.GroupAny})
 	}
@@ -269,12 +269,12 @@ func TestErrorsForBadMessages(t *testing.T) {
 		t.Fatal("backend received an invalid flow-mod")
 	}
 	// Backend errors travel as OpenFlow errors.
-	h.be.Err["FlowMod"] = ofp.Errorf(ofp.ErrFlowModFailed, ofp.FlowModFailedOverlap, "overlap")
+	h.be.SetErr("FlowMod", ofp.Errorf(ofp.ErrFlowModFailed, ofp.FlowModFailedOverlap, "overlap"))
 	fm := &ofp.FlowMod{Command: ofp.FlowAdd, BufferID: ofp.NoBuffer, Flags: ofp.FlowFlagCheckOverlap}
 	wantError(t, cl.Request(fm), ofp.ErrFlowModFailed, ofp.FlowModFailedOverlap)
-	h.be.Err["FlowMod"] = errors.New("something internal")
+	h.be.SetErr("FlowMod", errors.New("something internal"))
 	wantError(t, cl.Request(fm), ofp.ErrFlowModFailed, ofp.FlowModFailedUnknown)
-	delete(h.be.Err, "FlowMod")
+	h.be.SetErr("FlowMod", nil)
 	// Buffered packets do not exist.
 	fm.BufferID = 7
 	wantError(t, cl.Request(fm), ofp.ErrBadRequest, ofp.BadRequestBufferUnknown)

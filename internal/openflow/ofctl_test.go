@@ -291,9 +291,9 @@ func TestOvsOfctlFlows(t *testing.T) {
 					t.Errorf("del-flows with no match: %v", fms[3].Match.Fields)
 				}
 				// Errors reach ovs-ofctl with their names.
-				h.be.Err["FlowMod"] = ofp.Errorf(ofp.ErrFlowModFailed, ofp.FlowModFailedTableFull, "full")
+				h.be.SetErr("FlowMod", ofp.Errorf(ofp.ErrFlowModFailed, ofp.FlowModFailedTableFull, "full"))
 				_, err := ofctl(t, m.args("add-flow", target, "priority=1,actions=drop")...)
-				delete(h.be.Err, "FlowMod")
+				h.be.SetErr("FlowMod", nil)
 				if err == nil || !strings.Contains(err.Error(), "OFPFMFC_TABLE_FULL") {
 					t.Errorf("table full: %v", err)
 				}
@@ -531,9 +531,9 @@ func TestOvsOfctlGroupsMeters(t *testing.T) {
 			t.Errorf("%s meter-features:\n%s", ep, out)
 		}
 		// A backend refusal reaches ovs-ofctl by name.
-		h.be.Err["MeterMod"] = ofp.Errorf(ofp.ErrMeterModFailed, ofp.MeterModFailedUnknownMeter, "no meter 9")
+		h.be.SetErr("MeterMod", ofp.Errorf(ofp.ErrMeterModFailed, ofp.MeterModFailedUnknownMeter, "no meter 9"))
 		_, err := ofctl(t, append(o, "mod-meter", target, "meter=9,pktps,bands=type=drop,rate=200")...)
-		delete(h.be.Err, "MeterMod")
+		h.be.SetErr("MeterMod", nil)
 		if err == nil || !strings.Contains(err.Error(), "OFPMMFC_UNKNOWN_METER") {
 			t.Errorf("%s mod-meter of a missing meter: %v", ep, err)
 		}

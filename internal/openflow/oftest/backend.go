@@ -34,10 +34,10 @@ type Backend struct {
 	// Replies are returned by Stats for their multipart type; Stats
 	// answers types without a programmed reply with an empty reply.
 	Replies map[ofp.MultipartType]ofp.MultipartBody
-	// Err makes the named method ("FlowMod", "GroupMod" …) fail.
-	Err map[string]error
-	// Hook, when set, runs for every call (before the reply).
-	Hook func(method string, arg any) error
+	// err makes the named method ("FlowMod", "GroupMod" …) fail (SetErr).
+	err map[string]error
+	// hook, when set, runs for every call (before the reply; SetHook).
+	hook func(method string, arg any) error
 	// QueueList is returned by Queues.
 	QueueList []ofp.Queue
 }
@@ -54,7 +54,7 @@ func NewBackend() *Backend {
 				State: ofp.PortStateLinkDown, Curr: ofp.PortFeature10GbFD | ofp.PortFeatureCopper, CurrSpeed: 10000000},
 		},
 		Replies: map[ofp.MultipartType]ofp.MultipartBody{},
-		Err:     map[string]error{},
+		err:     map[string]error{},
 	}
 	b.cond = sync.NewCond(&b.mu)
 	return b
@@ -63,8 +63,8 @@ func NewBackend() *Backend {
 func (b *Backend) record(method string, arg any) error {
 	b.mu.Lock()
 	b.calls = append(b.calls, Call{Method: method, Arg: arg, At: time.Now()})
-	err := b.Err[method]
-	hook := b.Hook
+	err := b.err[method]
+	hook := b.hook
 	b.cond.Broadcast()
 	b.mu.Unlock()
 	if hook != nil {
@@ -73,6 +73,24 @@ func (b *Backend) record(method string, arg any) error {
 		}
 	}
 	return err
+}
+
+// SetErr makes method fail with err (nil: succeed again).
+func (b *Backend) SetErr(method string, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err == nil {
+		delete(b.err, method)
+		return
+	}
+	b.err[method] = err
+}
+
+// SetHook installs a function run on every call (nil removes it).
+func (b *Backend) SetHook(f func(method string, arg any) error) {
+	b.mu.Lock()
+	b.hook = f
+	b.mu.Unlock()
 }
 
 // Calls returns the recorded calls of a method ("" for all).
