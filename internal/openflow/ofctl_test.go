@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -638,5 +639,58 @@ func TestOvsOfctlMonitor(t *testing.T) {
 			}
 			break
 		}
+	}
+}
+
+// TestOvsOfctlBesideHostileClients: ovs-ofctl keeps working on a bridge
+// while other clients send garbage, truncated messages, huge lengths and
+// floods of bad messages on the same sockets.
+func TestOvsOfctlBesideHostileClients(t *testing.T) {
+	requirePeer(t, "ovs-ofctl")
+	h := start(t, func(c *openflow.Config) { c.MaxErrors = 50 })
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	hostile := [][]byte{
+		bytes.Repeat([]byte{0x04, 0x0e, 0xff, 0xff}, 2048),
+		{4, 0, 0, 8, 0, 0, 0, 1, 4, 14, 0x40, 0, 1, 2, 3},
+		append([]byte{4, 0, 0, 8, 0, 0, 0, 1}, bytes.Repeat([]byte{4, 14, 0, 12, 0, 0, 0, 9, 0xde, 0xad, 0xbe, 0xef}, 1000)...),
+		{1, 0, 0, 8, 0, 0, 0, 1, 1, 0x10, 0, 4},
+	}
+	for i, hb := range hostile {
+		wg.Add(1)
+		go func(b []byte, network, addr string) {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				nc, err := net.DialTimeout(network, addr, time.Second)
+				if err != nil {
+					continue
+				}
+				nc.Write(b)
+				nc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+				io.Copy(io.Discard, nc)
+				nc.Close()
+			}
+		}(hb, []string{"unix", "tcp"}[i%2], map[bool]string{true: h.sock, false: h.tcp}[i%2 == 0])
+	}
+	h.be.SetReply(&ofp.FlowStatsReply{Flows: []ofp.FlowStats{{Priority: 7, Match: ofp.Match{Fields: []ofp.OXM{ofp.OXMUint(ofp.FieldInPort, 1)}},
+		Instructions: []ofp.Instruction{ofp.InstApplyActions{Actions: []ofp.Action{ofp.ActionOutput{Port: ofp.PortNormal}}}}}}})
+	for i := 0; i < 5; i++ {
+		for _, m := range modes {
+			out := mustOfctl(t, m.args("dump-flows", "unix:"+h.sock)...)
+			if !strings.Contains(out, "priority=7,in_port=1 actions=NORMAL") {
+				t.Fatalf("dump-flows beside hostile clients:\n%s", out)
+			}
+			mustOfctl(t, m.args("add-flow", "tcp:"+h.tcp, "priority=1,actions=drop")...)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if st := h.a.Status(); st.ErrorsSent == 0 {
+		t.Errorf("hostile clients got no errors: %+v", st)
 	}
 }
