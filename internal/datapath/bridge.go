@@ -116,7 +116,8 @@ type Bridge struct {
 	clock atomic.Uint32 // seconds since epoch, advanced by Tick
 	epoch time.Time
 
-	live atomic.Pointer[liveTrace]
+	live    atomic.Pointer[liveTrace]
+	control atomic.Pointer[controlHolder]
 }
 
 // snapshot is what one decision reads: a consistent, immutable view of the
@@ -466,6 +467,7 @@ type Port struct {
 	gid      uint32     // process-wide index for per-context output queues
 	counters Counters
 	rx       rxContext // owned by the goroutine that calls Receive
+	hookFields
 }
 
 // Name returns the port's name.
@@ -505,6 +507,7 @@ func (p *Port) SetConfig(cfg PortConfig) error {
 	old := p.st
 	p.st = compile(cfg)
 	p.b.publishLocked()
+	p.st.state = old.state
 	if old.member != p.st.member {
 		p.b.fdb.flush(int(p.no), -1, false)
 	}

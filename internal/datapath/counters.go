@@ -26,13 +26,14 @@ const (
 	DropTTL                              // dec_ttl on a packet whose TTL would reach 0
 	DropPoliced                          // over the port's policing rate
 	DropController                       // PACKET_IN rate limit or queue full
+	DropSTP                              // the port is not forwarding (spanning tree)
 	NumDropReasons
 )
 
 var dropNames = [NumDropReasons]string{
 	"bad-frame", "invalid-source", "vlan-not-allowed", "vlan-reserved", "link-local",
 	"same-port", "no-port", "loop", "no-space", "tx-error", "mtu-exceeded", "bad-tunnel", "unknown-vni",
-	"table-miss", "rule-drop", "ttl-exceeded", "policed", "controller",
+	"table-miss", "rule-drop", "ttl-exceeded", "policed", "controller", "stp-blocked",
 }
 
 // DropReasons returns every drop reason's name, in order.

@@ -570,7 +570,7 @@ func (x *xlate) output(no uint32, maxLen uint16) {
 		return
 	case PortFlood, PortAll:
 		for _, q := range x.snap.list {
-			if q != x.in {
+			if q != x.in && q.st.forwards() {
 				x.outputTo(q, false)
 			}
 		}
@@ -596,6 +596,13 @@ func (x *xlate) output(no uint32, maxLen uint16) {
 		if x.tr != nil {
 			x.tracef(nodeDetail, "no port %d on bridge %s: dropped", no, x.snap.b.name)
 		}
+		return
+	}
+	if !q.st.forwards() {
+		if x.tr != nil {
+			x.tracef(nodeDetail, "port %s is %s (spanning tree): not sent there", q.p.name, q.st.state)
+		}
+		x.dropAs(DropSTP)
 		return
 	}
 	if q == x.in {

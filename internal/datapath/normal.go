@@ -62,10 +62,24 @@ func (x *xlate) normal() {
 	if x.tr != nil {
 		x.tracef(nodeDetail, "ingress VLAN %d on port %s (%s)%s", vlan, in.p.name, describePort(in.st), vlanWhy(in.st, present, tci))
 	}
+	if in.st.state != StateForwarding {
+		if in.st.state == StateLearning && !in.st.cfg.NoLearning {
+			// Learn, forward nothing (the decision then depends on the source).
+			d.mask.unwildcard(FieldEthSrc)
+			if src := k.ethSrc(); src[0]&1 == 0 && src != [6]byte{} {
+				x.emit(op{kind: opLearn, fdb: x.snap.b.fdb, port: in.p, key: fdbKeyWord(vlan, k.srcWord()), tunnel: in.st.cfg.Tunnel})
+			}
+		}
+		if x.tr != nil {
+			x.tracef(nodeDetail, "port %s is %s (spanning tree): drop (stp-blocked)", in.p.name, in.st.state)
+		}
+		x.dropAs(DropSTP)
+		return
+	}
 	pl := &normalPlan{snap: x.snap, in: in.p, vlan: vlan, learn: !in.st.cfg.NoLearning, tunnel: in.st.cfg.Tunnel}
 	var second []floodOut
 	for _, q := range x.snap.list {
-		if q == in || !q.st.member.Has(vlan) {
+		if q == in || !q.st.member.Has(vlan) || !q.st.forwards() {
 			continue
 		}
 		_, patch := q.p.dev.(*Patch)
@@ -137,6 +151,11 @@ func (x *xlate) traceNormal(pl *normalPlan) {
 				return
 			}
 			if q := pl.snap.ports[no]; q != nil && q.st.member.Has(vlan) {
+				if !q.st.forwards() {
+					x.tracef(nodeDetail, "FDB: %s is on port %s, which is %s (spanning tree): drop (stp-blocked)", macString(dst), q.p.name, q.st.state)
+					x.traceOut(TraceOutput{Drop: DropSTP.String()})
+					return
+				}
 				if kind == "learned" {
 					kind += fmt.Sprintf(", age %ds", age(now, valSeen(v)))
 				}
@@ -158,6 +177,8 @@ func (x *xlate) traceNormal(pl *normalPlan) {
 			x.tracef(nodeDetail, "flood: skip %s: the ingress port", q.p.name)
 		case !q.st.member.Has(vlan):
 			x.tracef(nodeDetail, "flood: skip %s: does not carry VLAN %d (%s)", q.p.name, vlan, describePort(q.st))
+		case !q.st.forwards():
+			x.tracef(nodeDetail, "flood: skip %s: %s (spanning tree)", q.p.name, q.st.state)
 		}
 	}
 	if len(pl.flood) == 0 {

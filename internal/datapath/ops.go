@@ -119,11 +119,7 @@ func (c *rxContext) execute(d *Decision, pkt *Packet, shared bool, key *Key, lay
 			}
 			o.fdb.learn(o.key, o.port.no, ep, now)
 		case opPatch:
-			n := uint64(cur.Len)
-			o.port.counters.TxPackets.Add(1)
-			o.port.counters.TxBytes.Add(n)
-			o.peer.counters.RxPackets.Add(1)
-			o.peer.counters.RxBytes.Add(n)
+			patchCross(o.port, o.peer, cur)
 		case opCountDrop:
 			o.port.counters.Drop(DropReason(o.u16), 1)
 		default:
@@ -299,6 +295,22 @@ func (c *rxContext) normalOut(pl *normalPlan, fo floodOut, f *formState, pcpdei 
 	c.queue(fo.pv.p, Out{Pkt: p, VNI: fo.vni, Remote: remote})
 }
 
+// patchCross counts a frame crossing patch port a into its peer b, and
+// shows it to their taps.
+func patchCross(a, b *Port, p *Packet) {
+	n := uint64(p.Len)
+	a.counters.TxPackets.Add(1)
+	a.counters.TxBytes.Add(n)
+	b.counters.RxPackets.Add(1)
+	b.counters.RxBytes.Add(n)
+	if t := a.tap.Load(); t != nil {
+		t.t.Sent(a, []Out{{Pkt: p}})
+	}
+	if t := b.tap.Load(); t != nil {
+		t.t.Received(b, []*Packet{p})
+	}
+}
+
 // continuePatch runs the frame, as it leaves patch port q, through the peer
 // bridge: its key there is the frame's as it now is, arriving on the peer
 // port, and its decision is the peer bridge's cached one (made on a miss).
@@ -318,10 +330,7 @@ func (c *rxContext) continuePatch(q *portView, p *Packet, tagged bool, vlan, pcp
 		return
 	}
 	n := uint64(p.Len)
-	q.p.counters.TxPackets.Add(1)
-	q.p.counters.TxBytes.Add(n)
-	pp.counters.RxPackets.Add(1)
-	pp.counters.RxBytes.Add(n)
+	patchCross(q.p, pp, p)
 	pk := *key
 	pk.Set(FieldInPort, Value{Lo: uint64(pp.no)})
 	for w := 14; w <= 28; w++ {

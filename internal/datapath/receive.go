@@ -117,6 +117,10 @@ func (p *Port) receive(c *rxContext, pkts []*Packet) {
 		c.touch = touch
 	}
 	fast := s.depth == parseL2 && !in.st.cfg.Tunnel
+	if tp := p.tap.Load(); tp != nil {
+		tp.t.Received(p, pkts)
+	}
+	control := b.control.Load()
 	var run *cacheEntry
 	var runN, runB uint64
 	for i, pkt := range pkts {
@@ -144,6 +148,9 @@ func (p *Port) receive(c *rxContext, pkts []*Packet) {
 		} else if k[0] == badFrame {
 			c.drops[DropBadFrame]++
 			continue
+		}
+		if control != nil && k[1]&(1<<48-1)>>4 == 0x0180c2000000>>4 && control.h(p, pkt.Data()) {
+			continue // a control frame (BPDU, LLDP…), consumed
 		}
 		var d *Decision
 		var e *cacheEntry
@@ -252,6 +259,9 @@ func (c *rxContext) flush() {
 		sent := outs
 		if c.offl {
 			sent = c.egress(q, outs)
+		}
+		if tp := q.tap.Load(); tp != nil {
+			tp.t.Sent(q, sent)
 		}
 		q.dev.Send(sent)
 		q.counters.TxPackets.Add(uint64(len(outs)))

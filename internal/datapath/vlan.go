@@ -227,6 +227,7 @@ type portState struct {
 	hasNative bool
 	vniOf     *[4096]uint32     // VLAN → VNI on a tunnel port with a map
 	vlanOf    map[uint32]uint16 // VNI → VLAN on a tunnel port with a map
+	state     PortState         // spanning tree's forwarding state
 }
 
 func compile(cfg PortConfig) *portState {
