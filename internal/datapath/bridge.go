@@ -136,6 +136,10 @@ type snapshot struct {
 	// hasPatch says some port is a patch port (NORMAL may continue into
 	// a peer bridge).
 	hasPatch bool
+	// plans memoises NORMAL's plans: they depend only on the snapshot, the
+	// ingress port, the VLAN and whether the frame came tagged.
+	plansMu sync.Mutex
+	plans   map[uint64]*normalPlan // port<<16 | vlan<<1 | tagged
 }
 
 // port returns the view of port number no, or nil.

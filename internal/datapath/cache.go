@@ -48,7 +48,7 @@ type flowCache struct {
 type cacheSub struct {
 	bridge *Bridge
 	mask   Key
-	words  []uint8
+	dm     dmask
 	tab    atomic.Pointer[cacheTab]
 	n      int // live entries (mu)
 	used   int // live + tombstones (mu)
@@ -61,7 +61,7 @@ type cacheTab struct {
 }
 
 type cacheEntry struct {
-	key     Key // masked
+	vals    []uint64 // the masked key at the subtable's mask words
 	hash    uint64
 	sub     *cacheSub
 	d       atomic.Pointer[Decision]
@@ -108,18 +108,37 @@ func (c *flowCache) stats() CacheStats {
 }
 
 // lookup returns the entry whose masked key k matches, or nil. Lock-free.
-func (c *flowCache) lookup(k *Key) *cacheEntry {
+// hint is the subtable the caller's last hit was in (tried first), and is
+// updated.
+func (c *flowCache) lookup(k *Key, hint **cacheSub) *cacheEntry {
+	if s := *hint; s != nil {
+		if e := s.find(k); e != nil {
+			return e
+		}
+	}
 	for _, s := range *c.subs.Load() {
-		h := hashMasked(k, &s.mask, s.words)
-		t := s.tab.Load()
-		for i, n := h&t.mask, 0; n < probeLimit; i, n = (i+1)&t.mask, n+1 {
-			e := t.slots[i].Load()
-			if e == nil {
-				break
-			}
-			if e != tombstone && e.hash == h && equalWords(k, &e.key, &s.mask, s.words) {
-				return e
-			}
+		if s == *hint {
+			continue
+		}
+		if e := s.find(k); e != nil {
+			*hint = s
+			return e
+		}
+	}
+	return nil
+}
+
+// find returns the entry of the subtable that k matches, or nil.
+func (s *cacheSub) find(k *Key) *cacheEntry {
+	h := s.dm.hash(k)
+	t := s.tab.Load()
+	for i, n := h&t.mask, 0; n < probeLimit; i, n = (i+1)&t.mask, n+1 {
+		e := t.slots[i].Load()
+		if e == nil {
+			return nil
+		}
+		if e != tombstone && e.hash == h && s.dm.equal(k, e.vals) {
+			return e
 		}
 	}
 	return nil
@@ -171,10 +190,8 @@ func (c *flowCache) insert(k *Key, d *Decision, old *cacheEntry, now uint32) *ca
 	}
 	s := c.subLocked(&d.mask)
 	e := &cacheEntry{sub: s}
-	for i := range e.key {
-		e.key[i] = k[i] & d.mask[i]
-	}
-	e.hash = hashMasked(&e.key, &s.mask, s.words)
+	e.vals = s.dm.vals(k)
+	e.hash = s.dm.hash(k)
 	e.d.Store(d)
 	e.used.Store(now)
 	t := s.tab.Load()
@@ -193,7 +210,7 @@ func (c *flowCache) insert(k *Key, d *Decision, old *cacheEntry, now uint32) *ca
 			}
 			continue
 		}
-		if x.hash == e.hash && x.key == e.key { // a racing insert of the same flow
+		if x.hash == e.hash && slices.Equal(x.vals, e.vals) { // a racing insert of the same flow
 			x.d.Store(d)
 			return x
 		}
@@ -232,11 +249,11 @@ func (c *flowCache) insert(k *Key, d *Decision, old *cacheEntry, now uint32) *ca
 func (c *flowCache) subLocked(mask *Key) *cacheSub {
 	subs := *c.subs.Load()
 	for _, s := range subs {
-		if s.mask == *mask {
+		if s.dm.same(mask) {
 			return s
 		}
 	}
-	s := &cacheSub{bridge: c.bridge, mask: *mask, words: mask.maskWords()}
+	s := &cacheSub{bridge: c.bridge, mask: *mask, dm: newDMask(mask)}
 	s.tab.Store(newCacheTab(64))
 	ns := append(slices.Clone(subs), s)
 	c.subs.Store(&ns)
@@ -449,7 +466,11 @@ func (b *Bridge) CacheEntries() []CacheEntry {
 	defer c.mu.Unlock()
 	var l []CacheEntry
 	c.eachLocked(func(e *cacheEntry) {
-		l = append(l, CacheEntry{Key: e.key, Mask: e.sub.mask, Decision: e.d.Load(), Packets: e.packets.Load(), Bytes: e.bytes.Load(), Used: e.used.Load()})
+		var k Key
+		for i, w := range e.sub.dm.words {
+			k[w] = e.vals[i]
+		}
+		l = append(l, CacheEntry{Key: k, Mask: e.sub.mask, Decision: e.d.Load(), Packets: e.packets.Load(), Bytes: e.bytes.Load(), Used: e.used.Load()})
 	})
 	return l
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 )
 
 // Decision is what the pipeline decided for a flow: the operations to apply
@@ -33,6 +34,11 @@ type Decision struct {
 	// normalOnly says the decision is NORMAL and nothing else (the
 	// default pipeline): the receive loop runs the NORMAL step directly.
 	normalOnly bool
+
+	// Inline room for the common sizes, so a decision is one allocation.
+	opsBuf   [2]op
+	rulesBuf [4]*Rule
+	tabsBuf  [4]tableHit
 }
 
 type tableHit struct {
@@ -83,12 +89,17 @@ type xlate struct {
 	ingress *Port
 }
 
+var xlatePool = sync.Pool{New: func() any { return new(xlate) }}
+
 // decide runs the pipeline of snapshot s for key k arriving on port in
 // (nil: no port, as for a packet-out from a controller) and returns the
 // decision. It has no side effects; tr, if not nil, records every step.
 func decide(s *snapshot, k *Key, in *portView, tr *Trace) *Decision {
 	d := &Decision{drop: DropNoPort}
-	x := &xlate{d: d, snap: s, key: *k, base: *k, in: in, tr: tr}
+	d.ops, d.rules, d.tables = d.opsBuf[:0], d.rulesBuf[:0], d.tabsBuf[:0]
+	x := xlatePool.Get().(*xlate)
+	defer xlatePool.Put(x)
+	*x = xlate{d: d, snap: s, key: *k, base: *k, in: in, tr: tr, set: x.set[:0]}
 	if in != nil {
 		x.ingress = in.p
 	}
@@ -99,7 +110,7 @@ func decide(s *snapshot, k *Key, in *portView, tr *Trace) *Decision {
 	for i := range d.ops {
 		if d.ops[i].kind == opNormal {
 			d.keyed = d.keyed || d.ops[i].plan.snap.hasPatch
-			d.ops[i].plan.last = i == len(d.ops)-1
+			d.ops[i].last = i == len(d.ops)-1
 		}
 	}
 	d.normalOnly = len(d.ops) == 1 && d.ops[0].kind == opNormal
@@ -340,9 +351,11 @@ func (x *xlate) commit() {
 	case bp && kp && b.wireTCI() != k.wireTCI():
 		x.emit(op{kind: opSetTCI, u16: k.wireTCI()})
 	}
-	for _, f := range packetFields {
-		if v := k.Get(f); v != b.Get(f) {
-			x.emit(op{kind: opSetField, field: f, val: v})
+	if [13]uint64(b[1:14]) != [13]uint64(k[1:14]) { // some field of the packet changed
+		for _, f := range packetFields {
+			if v := k.Get(f); v != b.Get(f) {
+				x.emit(op{kind: opSetField, field: f, val: v})
+			}
 		}
 	}
 	// ICMP type/code share tp_src/tp_dst's bits, ND's link-layer addresses

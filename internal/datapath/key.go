@@ -5,8 +5,9 @@ import (
 	"math/bits"
 )
 
-// KeyWords is the number of 64-bit words in a flow key.
-const KeyWords = 29
+// KeyWords is the number of 64-bit words in a flow key (29 in use; 32 so
+// that a word index masked with 31 needs no bounds check).
+const KeyWords = 32
 
 // Key is a flow key: every field of a frame (and of its metadata) that the
 // pipeline can match, packed into fixed 64-bit words so that masking,
@@ -256,37 +257,84 @@ func EqualMasked(a, b, mask *Key) bool {
 	return d == 0
 }
 
-// equalWords reports whether a and b agree under mask m on the words listed
-// (the mask's nonzero words).
-func equalWords(a, b, m *Key, words []uint8) bool {
-	for _, w := range words {
-		if (a[w]^b[w])&m[w] != 0 {
+// dmask is a mask in dense form: the words it has bits in and their bits,
+// so hashing, comparing and accumulating touch those words only.
+type dmask struct {
+	words []uint8
+	bits  []uint64
+}
+
+func newDMask(m *Key) dmask {
+	var d dmask
+	for i, x := range m {
+		if x != 0 {
+			d.words = append(d.words, uint8(i))
+			d.bits = append(d.bits, x)
+		}
+	}
+	return d
+}
+
+const hashSeed = 0x9E3779B97F4A7C15
+
+func hmix(h, x uint64) uint64 {
+	h ^= x
+	h *= 0xbf58476d1ce4e5b9
+	return h ^ h>>29
+}
+
+// hash hashes k under the mask.
+func (d *dmask) hash(k *Key) uint64 {
+	h := uint64(hashSeed)
+	bits := d.bits[:len(d.words)]
+	for i, w := range d.words {
+		h = hmix(h, k[w&31]&bits[i])
+	}
+	return h ^ h>>32
+}
+
+// vals returns k's masked values at the mask's words (an entry's dense key).
+func (d *dmask) vals(k *Key) []uint64 {
+	v := make([]uint64, len(d.words))
+	for i, w := range d.words {
+		v[i] = k[w&31] & d.bits[i]
+	}
+	return v
+}
+
+// equal reports whether k under the mask has the dense values v.
+func (d *dmask) equal(k *Key, v []uint64) bool {
+	bits := d.bits[:len(d.words)]
+	v = v[:len(d.words)]
+	for i, w := range d.words {
+		if k[w&31]&bits[i] != v[i] {
 			return false
 		}
 	}
 	return true
 }
 
-// maskWords returns the indices of the words of m that have bits set.
-func (k *Key) maskWords() []uint8 {
-	var w []uint8
-	for i, x := range k {
-		if x != 0 {
-			w = append(w, uint8(i))
+// same reports whether the dense mask is m.
+func (d *dmask) same(m *Key) bool {
+	n := 0
+	for i, x := range m {
+		if x == 0 {
+			continue
 		}
+		if n >= len(d.words) || int(d.words[n]) != i || d.bits[n] != x {
+			return false
+		}
+		n++
 	}
-	return w
+	return n == len(d.words)
 }
 
-// hashMasked hashes the words of k under mask m that words lists.
-func hashMasked(k, m *Key, words []uint8) uint64 {
-	h := uint64(0x9E3779B97F4A7C15)
-	for _, w := range words {
-		h ^= k[w] & m[w]
-		h *= 0xbf58476d1ce4e5b9
-		h ^= h >> 29
+// orInto adds the mask's bits to wc.
+func (d *dmask) orInto(wc *Key) {
+	bits := d.bits[:len(d.words)]
+	for i, w := range d.words {
+		wc[w&31] |= bits[i]
 	}
-	return h ^ h>>32
 }
 
 // Key accessors used by the forwarding path.

@@ -13,9 +13,6 @@ type normalPlan struct {
 	learn  bool
 	tunnel bool // ingress is a tunnel port: learn the remote VTEP
 	flood  []floodOut
-	// last says no operation follows NORMAL: its outputs may rewrite the
-	// packet in place.
-	last bool
 }
 
 // floodOut is one port of a flood set, in its form of the VLAN.
@@ -76,14 +73,45 @@ func (x *xlate) normal() {
 		x.dropAs(DropSTP)
 		return
 	}
-	pl := &normalPlan{snap: x.snap, in: in.p, vlan: vlan, learn: !in.st.cfg.NoLearning, tunnel: in.st.cfg.Tunnel}
+	pl := x.snap.planFor(in, vlan, present)
+	x.commit()
+	x.emit(op{kind: opNormal, plan: pl})
+	x.d.nOut++ // NORMAL sends the frame somewhere or counts why not, per packet
+	if x.tr != nil {
+		x.traceNormal(pl)
+	}
+}
+
+// planFor returns NORMAL's plan for frames of vlan arriving on in (tagged
+// or not), made once per snapshot.
+func (s *snapshot) planFor(in *portView, vlan uint16, present bool) *normalPlan {
+	k := uint64(in.no)<<16 | uint64(vlan)<<1
+	if present {
+		k |= 1
+	}
+	s.plansMu.Lock()
+	defer s.plansMu.Unlock()
+	pl := s.plans[k]
+	if pl == nil {
+		if s.plans == nil {
+			s.plans = map[uint64]*normalPlan{}
+		}
+		pl = s.plan(in, vlan, present)
+		s.plans[k] = pl
+	}
+	return pl
+}
+
+// plan makes NORMAL's plan for frames of vlan arriving on in (tagged or
+// not): the flood set, ports that take the frame as it comes first.
+func (s *snapshot) plan(in *portView, vlan uint16, present bool) *normalPlan {
+	pl := &normalPlan{snap: s, in: in.p, vlan: vlan, learn: !in.st.cfg.NoLearning, tunnel: in.st.cfg.Tunnel}
 	var second []floodOut
-	for _, q := range x.snap.list {
+	for _, q := range s.list {
 		if q == in || !q.st.member.Has(vlan) || !q.st.forwards() {
 			continue
 		}
-		_, patch := q.p.dev.(*Patch)
-		fo := floodOut{pv: q, tagged: q.st.tagged.Has(vlan), vni: q.st.vni(vlan), patch: patch}
+		fo := floodOut{pv: q, tagged: q.st.tagged.Has(vlan), vni: q.st.vni(vlan), patch: q.patch}
 		if fo.tagged == present {
 			pl.flood = append(pl.flood, fo)
 		} else {
@@ -91,12 +119,7 @@ func (x *xlate) normal() {
 		}
 	}
 	pl.flood = append(pl.flood, second...)
-	x.commit()
-	x.emit(op{kind: opNormal, plan: pl})
-	x.d.nOut++ // NORMAL sends the frame somewhere or counts why not, per packet
-	if x.tr != nil {
-		x.traceNormal(pl)
-	}
+	return pl
 }
 
 // dropAs records why the frame goes nowhere, unless it already went

@@ -39,6 +39,9 @@ type op struct {
 	key    uint64
 	val    Value
 	plan   *normalPlan
+	// last (opNormal) says no operation follows: NORMAL's outputs may
+	// rewrite the packet in place.
+	last bool
 }
 
 // same reports whether two operations do the same (NORMAL plans compare by
@@ -53,7 +56,7 @@ func (o *op) same(p *op) bool {
 		return false
 	}
 	x, y := o.plan, p.plan
-	if x.in != y.in || x.vlan != y.vlan || x.learn != y.learn || x.tunnel != y.tunnel || x.last != y.last || len(x.flood) != len(y.flood) {
+	if x.in != y.in || x.vlan != y.vlan || x.learn != y.learn || x.tunnel != y.tunnel || len(x.flood) != len(y.flood) {
 		return false
 	}
 	for i := range x.flood {
@@ -106,7 +109,7 @@ func (c *rxContext) execute(d *Decision, pkt *Packet, shared bool, key *Key, lay
 			shared, sent = true, true
 		case opNormal:
 			var r DropReason
-			cur, shared, r = c.normal(o.plan, cur, shared, pkt, key, now, depth)
+			cur, shared, r = c.normal(o.plan, o.last, cur, shared, pkt, key, now, depth)
 			if r == forwarded {
 				sent = true
 			} else if why == forwarded {
@@ -167,7 +170,7 @@ func applyToKey(k *Key, o *op) {
 // copy made at most once per form). It returns the packet as later
 // operations see it, whether it is queued, and why it went nowhere (or
 // forwarded).
-func (c *rxContext) normal(pl *normalPlan, cur *Packet, shared bool, orig *Packet, key *Key, now uint32, depth int) (*Packet, bool, DropReason) {
+func (c *rxContext) normal(pl *normalPlan, last bool, cur *Packet, shared bool, orig *Packet, key *Key, now uint32, depth int) (*Packet, bool, DropReason) {
 	// The key is the packet as it is now (execute keeps it so).
 	dst, src := key.dstWord(), key.srcWord()
 	if src>>40&1 != 0 || src == 0 {
@@ -199,8 +202,8 @@ func (c *rxContext) normal(pl *normalPlan, cur *Packet, shared bool, orig *Packe
 				qt := q.st.tagged.Has(pl.vlan)
 				if !q.patch {
 					if qt != tagged || tagged && tci&0xfff != pl.vlan {
-						if shared || !pl.last {
-							f := formState{cur: cur, shared: shared, tagged: tagged, vid: tci & 0xfff, last: pl.last}
+						if shared || !last {
+							f := formState{cur: cur, shared: shared, tagged: tagged, vid: tci & 0xfff, last: last}
 							p := c.formed(&f, qt, pl.vlan, tci&0xf000)
 							c.queue(q.p, Out{Pkt: p, VNI: q.st.vni(pl.vlan), Remote: valEndpoint(v)})
 							return f.cur, f.shared, forwarded
@@ -210,14 +213,14 @@ func (c *rxContext) normal(pl *normalPlan, cur *Packet, shared bool, orig *Packe
 					c.queue(q.p, Out{Pkt: cur, VNI: q.st.vni(pl.vlan), Remote: valEndpoint(v)})
 					return cur, true, forwarded
 				}
-				f := formState{cur: cur, shared: shared, tagged: tagged, vid: tci & 0xfff, last: pl.last}
+				f := formState{cur: cur, shared: shared, tagged: tagged, vid: tci & 0xfff, last: last}
 				c.normalOut(pl, floodOut{pv: q, tagged: qt, vni: q.st.vni(pl.vlan), patch: q.patch}, &f, tci&0xf000, valEndpoint(v), key, now, depth)
 				return f.cur, f.shared, forwarded
 			}
 		}
 	}
 	pcpdei := tci & 0xf000
-	f := formState{cur: cur, shared: shared, tagged: tagged, vid: tci & 0xfff, last: pl.last}
+	f := formState{cur: cur, shared: shared, tagged: tagged, vid: tci & 0xfff, last: last}
 	if len(pl.flood) == 0 {
 		return cur, shared, DropNoPort
 	}

@@ -26,9 +26,11 @@ type rxContext struct {
 	nspare   int
 	drops    [NumDropReasons]int
 	seg      segScratch
-	touch    uint64 // keeps the pass-1 loads from being optimised away
-	hits     uint64 // cache hits of the batch, added to the cache's counter once
-	last     *cacheEntry
+	touch    uint64      // keeps the pass-1 loads from being optimised away
+	hits     uint64      // cache hits of the batch, added to the cache's counter once
+	last     *cacheEntry // the entry of the last cache hit (a one-entry memo within a batch)
+	lastD    *Decision
+	hint     *cacheSub // the cache subtable of the last hit
 }
 
 func (c *rxContext) spare(n int) *Packet {
@@ -154,15 +156,15 @@ func (p *Port) receive(c *rxContext, pkts []*Packet) {
 		}
 		var d *Decision
 		var e *cacheEntry
-		if m := c.last; m != nil && equalWords(k, &m.key, &m.sub.mask, m.sub.words) && m.d.Load().snap == s && len(m.d.Load().snaps) == 0 && !m.gone.Load() {
-			d, e = m.d.Load(), m // the same megaflow as the packet before
+		if m := c.last; m != nil && c.lastD.snap == s && m.sub.dm.equal(k, m.vals) {
+			d, e = c.lastD, m // the same megaflow as the packet before
 			c.hits++
 		} else {
 			d, e = b.decision(s, in, k, now, c)
 		}
 		var r DropReason
 		if d.normalOnly {
-			_, _, r = c.normal(d.ops[0].plan, pkt, false, pkt, k, now, 0)
+			_, _, r = c.normal(d.ops[0].plan, true, pkt, false, pkt, k, now, 0)
 		} else {
 			r = c.execute(d, pkt, false, k, lays[i], now, 0)
 		}
@@ -207,11 +209,18 @@ func (p *Port) receive(c *rxContext, pkts []*Packet) {
 // caching it on a miss, or again when it is stale), and its cache entry
 // (nil when the cache was busy and the decision runs uncached).
 func (b *Bridge) decision(s *snapshot, in *portView, k *Key, now uint32, c *rxContext) (*Decision, *cacheEntry) {
-	if e := b.cache.lookup(k); e != nil {
+	var hint *cacheSub
+	h := &hint
+	if c != nil {
+		h = &c.hint
+	}
+	if e := b.cache.lookup(k, h); e != nil {
 		if d := e.d.Load(); d.valid(s) {
 			if c != nil {
 				c.hits++
-				c.last = e
+				if len(d.snaps) == 0 { // one bridge: the memo needs no more checks
+					c.last, c.lastD = e, d
+				}
 			} else {
 				b.cache.hits.Add(1)
 			}
@@ -276,7 +285,7 @@ func (c *rxContext) flush() {
 	c.touched = c.touched[:0]
 	c.nspare = 0
 	c.seg.reset()
-	c.last = nil
+	c.last, c.lastD = nil, nil
 }
 
 // segScratch holds the buffers the egress step segments super-frames into.

@@ -310,6 +310,7 @@ type Rule struct {
 
 	created time.Time
 	stats   *ruleStats // shared by the versions of one rule (modify keeps counters)
+	vals    []uint64   // the match at its subtable's mask words
 }
 
 type ruleStats struct {

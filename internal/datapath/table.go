@@ -36,7 +36,7 @@ type table struct {
 
 type subtable struct {
 	mask   Key
-	words  []uint8
+	dm     dmask
 	shards [shards]map[uint64][]*Rule // masked hash → rules, highest priority first
 	prios  map[uint16]int
 	maxPri uint16
@@ -60,10 +60,10 @@ func (ts *tableSet) lookup(id uint8, k, wc *Key) *Rule {
 		if best != nil && s.maxPri <= best.Priority {
 			break
 		}
-		wc.Or(&s.mask)
-		h := hashMasked(k, &s.mask, s.words)
+		s.dm.orInto(wc)
+		h := s.dm.hash(k)
 		for _, r := range s.shards[h%shards][h] {
-			if equalWords(k, &r.Match.Key, &s.mask, s.words) {
+			if s.dm.equal(k, r.vals) {
 				if best == nil || r.Priority > best.Priority {
 					best = r
 				}
@@ -139,7 +139,7 @@ func (ts *tableSet) find(table uint8, prio uint16, m *Match) *Rule {
 	if s == nil {
 		return nil
 	}
-	h := hashMasked(&m.Key, &s.mask, s.words)
+	h := s.dm.hash(&m.Key)
 	for _, r := range s.shards[h%shards][h] {
 		if r.Priority == prio && r.Match.Key == m.Key {
 			return r
@@ -188,7 +188,7 @@ func (x *flowTxn) subtable(t *table, mask *Key) *subtable {
 	s := t.byMask[*mask]
 	switch {
 	case s == nil:
-		s = &subtable{mask: *mask, words: mask.maskWords(), prios: map[uint16]int{}, owner: x.e}
+		s = &subtable{mask: *mask, dm: newDMask(mask), prios: map[uint16]int{}, owner: x.e}
 		t.subs = append(t.subs, s)
 	case s.owner != x.e:
 		ns := *s // copies the shard pointers; shards are copied when written
@@ -232,7 +232,8 @@ func (x *flowTxn) shard(s *subtable, h uint64) map[uint64][]*Rule {
 func (x *flowTxn) insert(r *Rule) {
 	t := x.table(r.Table)
 	s := x.subtable(t, &r.Match.Mask)
-	h := hashMasked(&r.Match.Key, &s.mask, s.words)
+	r.vals = s.dm.vals(&r.Match.Key)
+	h := s.dm.hash(&r.Match.Key)
 	sh := x.shard(s, h)
 	l := slices.Clone(sh[h])
 	i := sort.Search(len(l), func(i int) bool { return l[i].Priority < r.Priority })
@@ -259,7 +260,7 @@ func (x *flowTxn) remove(r *Rule) bool {
 		return false
 	}
 	s := x.subtable(t, &r.Match.Mask)
-	h := hashMasked(&r.Match.Key, &s.mask, s.words)
+	h := s.dm.hash(&r.Match.Key)
 	sh := x.shard(s, h)
 	l := sh[h]
 	i := slices.IndexFunc(l, func(o *Rule) bool { return o.Priority == r.Priority && o.Match.Key == r.Match.Key })
