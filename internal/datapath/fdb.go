@@ -487,9 +487,12 @@ func (f *FDB) deleteSlotLocked(t *fdbTable, i int32) {
 // since it was listed gets a second chance at the tail).
 func (f *FDB) evictLocked(now uint32) bool {
 	var victim *portList
-	for _, l := range f.lists {
-		if l.n > 0 && (victim == nil || l.n > victim.n) {
-			victim = l
+	var vport uint16
+	for port, l := range f.lists {
+		// The most entries loses one; ties go to the lowest port number,
+		// so eviction is deterministic.
+		if l.n > 0 && (victim == nil || l.n > victim.n || l.n == victim.n && port < vport) {
+			victim, vport = l, port
 		}
 	}
 	if victim == nil {

@@ -162,7 +162,12 @@ func (x *xlate) traceNormal(pl *normalPlan) {
 		pcpdei = k.wireTCI() & 0xf000
 	}
 	if dst[0]&1 == 0 {
-		if v, ok := fdb.lookup(fdbKeyWord(vlan, k.dstWord())); ok {
+		v, ok := fdb.lookup(fdbKeyWord(vlan, k.dstWord()))
+		if pl.learn && dst == src && !(ok && valIsStatic(v)) {
+			// Learning comes first: the destination is the source just learned.
+			v, ok = fdbVal(pl.in.no, false, NoEndpoint, now), true
+		}
+		if ok {
 			no := valPort(v)
 			kind := "learned"
 			if valIsStatic(v) {
