@@ -125,3 +125,60 @@ func hasWrite(cfg *config.Config, i int) bool {
 	_, ok := cfg.Ports[fmt.Sprintf("q%d", k)]
 	return ok
 }
+
+// TestKill9DuringFlowWrites kills the daemon at random moments while a
+// client adds flows one at a time, three times over: after each restart the
+// bridge holds exactly a prefix of the flows covering every acknowledged
+// one (in-memory devices: the flows are what is tested).
+func TestKill9DuringFlowWrites(t *testing.T) {
+	d := testnet.StartDaemon(t, "", "--devices", "memory")
+	c := api.NewClient(d.Socket)
+	if err := c.AddBridge(config.Bridge{Name: "fl0"}); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
+	acked := 0
+	for round := 0; round < 3; round++ {
+		stop := make(chan int)
+		go func(i int) {
+			for {
+				select {
+				case <-stop:
+					stop <- i
+					return
+				default:
+				}
+				if _, err := c.AddFlows("fl0", []string{fmt.Sprintf("priority=%d,ip,nw_dst=198.51.100.%d,actions=drop", 1000+i, i%250)}); err != nil {
+					<-stop
+					stop <- i
+					return
+				}
+				i++
+			}
+		}(acked)
+		time.Sleep(time.Duration(30+rng.IntN(150)) * time.Millisecond) // a random moment to kill at
+		d.Kill()
+		stop <- 0
+		acked = <-stop
+		d.Start()
+		fl, err := c.DumpFlows("fl0", "", -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		have := map[uint16]bool{}
+		for _, f := range fl {
+			have[f.Priority] = true
+		}
+		n := 0
+		for have[uint16(1000+n)] {
+			n++
+		}
+		if n < acked || n > acked+1 || len(fl) != n+1 { // + the default rule
+			t.Fatalf("round %d: %d flows acknowledged, %d stored in order, %d in all", round, acked, n, len(fl))
+		}
+		acked = n
+	}
+	if acked < 5 {
+		t.Fatalf("only %d flows made it; the test did not exercise the store", acked)
+	}
+}
