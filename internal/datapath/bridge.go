@@ -156,6 +156,9 @@ type portView struct {
 	no    uint16
 	st    *portState
 	patch bool // the device is a *Patch
+	// plan is the NORMAL plan this port made last (a one-entry memo in
+	// front of the snapshot's plan map).
+	plan atomic.Pointer[normalPlan]
 }
 
 // NewBridge returns a bridge with no ports and the default pipeline: table

@@ -41,6 +41,8 @@ type flowCache struct {
 	limit  atomic.Int64
 	n      atomic.Int64
 	cursor int
+	// lastSub is the subtable of the last insert (mu), tried first.
+	lastSub *cacheSub
 
 	hits, misses, inserts, evictions, revalidations, replaced, uncached atomic.Uint64
 }
@@ -53,6 +55,8 @@ type cacheSub struct {
 	n      int // live entries (mu)
 	used   int // live + tombstones (mu)
 	hits   uint64
+	// dropped: removed from the cache's list (mu).
+	dropped bool
 }
 
 type cacheTab struct {
@@ -176,7 +180,9 @@ func (d *Decision) same(o *Decision) bool {
 // insert caches decision d for key k, replacing old (the stale entry it
 // revalidated, or nil). It returns the entry, or nil when the cache is busy
 // (the caller runs d uncached).
-func (c *flowCache) insert(k *Key, d *Decision, old *cacheEntry, now uint32) *cacheEntry {
+//
+// a, if not nil, holds d and the memory for its entry.
+func (c *flowCache) insert(k *Key, d *Decision, old *cacheEntry, now uint32, a *missAlloc) *cacheEntry {
 	if !c.mu.TryLock() {
 		c.uncached.Add(1)
 		return nil
@@ -189,8 +195,15 @@ func (c *flowCache) insert(k *Key, d *Decision, old *cacheEntry, now uint32) *ca
 		c.evictLocked()
 	}
 	s := c.subLocked(&d.mask)
-	e := &cacheEntry{sub: s}
-	e.vals = s.dm.vals(k)
+	var e *cacheEntry
+	if a != nil && len(s.dm.words) <= len(a.vals) {
+		e = &a.e
+		e.vals = s.dm.valsInto(a.vals[:0], k)
+	} else {
+		e = new(cacheEntry)
+		e.vals = s.dm.valsInto(make([]uint64, 0, len(s.dm.words)), k)
+	}
+	e.sub = s
 	e.hash = s.dm.hash(k)
 	e.d.Store(d)
 	e.used.Store(now)
@@ -247,9 +260,13 @@ func (c *flowCache) insert(k *Key, d *Decision, old *cacheEntry, now uint32) *ca
 
 // subLocked returns the subtable for mask, creating it.
 func (c *flowCache) subLocked(mask *Key) *cacheSub {
+	if s := c.lastSub; s != nil && s.mask == *mask && !s.dropped {
+		return s
+	}
 	subs := *c.subs.Load()
 	for _, s := range subs {
-		if s.dm.same(mask) {
+		if s.mask == *mask {
+			c.lastSub = s
 			return s
 		}
 	}
@@ -257,6 +274,7 @@ func (c *flowCache) subLocked(mask *Key) *cacheSub {
 	s.tab.Store(newCacheTab(64))
 	ns := append(slices.Clone(subs), s)
 	c.subs.Store(&ns)
+	c.lastSub = s
 	return s
 }
 
@@ -317,6 +335,7 @@ func (c *flowCache) removeLocked(e *cacheEntry) {
 }
 
 func (c *flowCache) dropSubLocked(s *cacheSub) {
+	s.dropped = true
 	subs := slices.DeleteFunc(slices.Clone(*c.subs.Load()), func(o *cacheSub) bool { return o == s })
 	c.subs.Store(&subs)
 }
@@ -445,6 +464,7 @@ func (c *flowCache) flush() {
 	c.eachLocked(func(e *cacheEntry) { pushEntry(e) })
 	empty := []*cacheSub{}
 	c.subs.Store(&empty)
+	c.lastSub = nil
 	c.n.Store(0)
 }
 

@@ -95,11 +95,26 @@ var xlatePool = sync.Pool{New: func() any { return new(xlate) }}
 // (nil: no port, as for a packet-out from a controller) and returns the
 // decision. It has no side effects; tr, if not nil, records every step.
 func decide(s *snapshot, k *Key, in *portView, tr *Trace) *Decision {
-	d := &Decision{drop: DropNoPort}
-	d.ops, d.rules, d.tables = d.opsBuf[:0], d.rulesBuf[:0], d.tabsBuf[:0]
+	d := new(Decision)
 	x := xlatePool.Get().(*xlate)
-	defer xlatePool.Put(x)
-	*x = xlate{d: d, snap: s, key: *k, base: *k, in: in, tr: tr, set: x.set[:0]}
+	decideInto(d, x, s, k, in, tr)
+	xlatePool.Put(x)
+	return d
+}
+
+// decideInto is decide into a zeroed decision d with scratch x (a receive
+// context's own, or one from the pool).
+func decideInto(d *Decision, x *xlate, s *snapshot, k *Key, in *portView, tr *Trace) *Decision {
+	d.drop = DropNoPort
+	d.ops, d.rules, d.tables = d.opsBuf[:0], d.rulesBuf[:0], d.tabsBuf[:0]
+	// Field by field: a composite literal would build a 600-byte
+	// temporary and copy it. Every field of xlate is set here.
+	x.d, x.snap, x.in, x.tr = d, s, in, tr
+	x.key, x.base = *k, *k
+	x.depth, x.hops, x.table = 0, 0, 0
+	x.set = x.set[:0]
+	x.tunSet, x.exit, x.vlanOK = false, false, false
+	x.ingress = nil
 	if in != nil {
 		x.ingress = in.p
 	}

@@ -102,16 +102,17 @@ func extractIPv4(k *Key, d []byte, off int, depth parseDepth, lay *layout) {
 	if len(d) < off+20 || d[off]>>4 != 4 {
 		return
 	}
-	ihl := int(d[off]&0xf) * 4
+	h := (*[20]byte)(d[off : off+20]) // fixed-size view: one load per field, no bounds checks
+	ihl := int(h[0]&0xf) * 4
 	if ihl < 20 || len(d) < off+ihl {
 		return
 	}
 	lay.l3 = uint16(off)
-	proto := d[off+9]
-	k[2] |= uint64(proto)<<48 | uint64(d[off+1])<<56
-	k[3] = uint64(binary.BigEndian.Uint32(d[off+12:])) | uint64(binary.BigEndian.Uint32(d[off+16:]))<<32
-	k[9] |= uint64(d[off+8]) << 32
-	frag := binary.BigEndian.Uint16(d[off+6:])
+	proto := h[9]
+	k[2] |= uint64(proto)<<48 | uint64(h[1])<<56
+	k[3] = uint64(binary.BigEndian.Uint32(h[12:16])) | uint64(binary.BigEndian.Uint32(h[16:20]))<<32
+	k[9] |= uint64(h[8]) << 32
+	frag := binary.BigEndian.Uint16(h[6:8])
 	if frag&0x3fff != 0 { // MF or an offset: a fragment
 		f := uint64(1)
 		if frag&0x1fff != 0 {
@@ -192,14 +193,16 @@ func extractL4(k *Key, d []byte, off int, proto uint8, v6 bool, lay *layout) {
 			return
 		}
 		lay.l4 = uint16(off)
-		k[8] = uint64(binary.BigEndian.Uint16(d[off:])) | uint64(binary.BigEndian.Uint16(d[off+2:]))<<16 |
-			uint64(binary.BigEndian.Uint16(d[off+12:])&0x0fff)<<32
+		h := (*[20]byte)(d[off : off+20])
+		k[8] = uint64(binary.BigEndian.Uint16(h[0:2])) | uint64(binary.BigEndian.Uint16(h[2:4]))<<16 |
+			uint64(binary.BigEndian.Uint16(h[12:14])&0x0fff)<<32
 	case 17, 132: // UDP, SCTP
 		if len(d) < off+8 {
 			return
 		}
 		lay.l4 = uint16(off)
-		k[8] = uint64(binary.BigEndian.Uint16(d[off:])) | uint64(binary.BigEndian.Uint16(d[off+2:]))<<16
+		h := (*[8]byte)(d[off : off+8])
+		k[8] = uint64(binary.BigEndian.Uint16(h[0:2])) | uint64(binary.BigEndian.Uint16(h[2:4]))<<16
 	case 1: // ICMP
 		if v6 || len(d) < off+4 {
 			return

@@ -273,18 +273,21 @@ func (f *FDB) lookup(key uint64) (uint64, bool) {
 // learn records that key was seen on port/ep at time now. It is called on
 // the forwarding path: the common case (known, unmoved) is lock-free.
 func (f *FDB) learn(key uint64, port uint16, ep Endpoint, now uint32) {
-	want := fdbVal(port, false, ep, now)
 	t := f.table.Load()
 	if i := t.find(key); i >= 0 {
 		s := &t.slots[i]
 		v := s.val.Load()
-		if sameDest(v, want) || valIsStatic(v) {
-			if !valIsStatic(v) && valSeen(v) != now&seenMask {
-				s.val.CompareAndSwap(v, want) // refresh; losing a race is fine
+		if v&(destMask|valStatic) == uint64(port)|uint64(ep&0xffff)<<24 { // learned here
+			if valSeen(v) != now&seenMask {
+				s.val.CompareAndSwap(v, fdbVal(port, false, ep, now)) // refresh; losing a race is fine
 			}
 			return
 		}
+		if valIsStatic(v) {
+			return
+		}
 	}
+	want := fdbVal(port, false, ep, now)
 	if !f.mu.TryLock() {
 		return // a writer is busy: learn from a later frame
 	}

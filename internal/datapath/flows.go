@@ -300,6 +300,7 @@ func (t *FlowTxn) Commit() FlowChanges {
 	}
 	t.done = true
 	b := t.b
+	t.x.seal()
 	ts := t.x.ts
 	if len(t.changes.Added)+len(t.changes.Removed) > 0 || ts != b.flows {
 		b.cache.pushStats()

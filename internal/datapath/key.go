@@ -277,27 +277,27 @@ func newDMask(m *Key) dmask {
 
 const hashSeed = 0x9E3779B97F4A7C15
 
-func hmix(h, x uint64) uint64 {
-	h ^= x
-	h *= 0xbf58476d1ce4e5b9
-	return h ^ h>>29
-}
-
-// hash hashes k under the mask.
+// hash hashes k under the mask: one xor and one multiply per word (a
+// bijection of the state, so no word's bits are lost), then the high half folded
+// into the low one the tables index by.
 func (d *dmask) hash(k *Key) uint64 {
 	h := uint64(hashSeed)
 	bits := d.bits[:len(d.words)]
 	for i, w := range d.words {
-		h = hmix(h, k[w&31]&bits[i])
+		h = (h ^ k[w&31]&bits[i]) * 0xbf58476d1ce4e5b9
 	}
 	return h ^ h>>32
 }
 
 // vals returns k's masked values at the mask's words (an entry's dense key).
 func (d *dmask) vals(k *Key) []uint64 {
-	v := make([]uint64, len(d.words))
+	return d.valsInto(make([]uint64, 0, len(d.words)), k)
+}
+
+// valsInto is vals appended to v.
+func (d *dmask) valsInto(v []uint64, k *Key) []uint64 {
 	for i, w := range d.words {
-		v[i] = k[w&31] & d.bits[i]
+		v = append(v, k[w&31]&d.bits[i])
 	}
 	return v
 }
@@ -312,21 +312,6 @@ func (d *dmask) equal(k *Key, v []uint64) bool {
 		}
 	}
 	return true
-}
-
-// same reports whether the dense mask is m.
-func (d *dmask) same(m *Key) bool {
-	n := 0
-	for i, x := range m {
-		if x == 0 {
-			continue
-		}
-		if n >= len(d.words) || int(d.words[n]) != i || d.bits[n] != x {
-			return false
-		}
-		n++
-	}
-	return n == len(d.words)
 }
 
 // orInto adds the mask's bits to wc.
@@ -371,7 +356,30 @@ func macWord(m []byte) uint64 {
 }
 
 // Mask accumulation helpers for decide: set the mask bits of a field.
-func (k *Key) unwildcard(f Field) { k.SetMasked(f, f.FullMask(), f.FullMask()) }
+func (k *Key) unwildcard(f Field) {
+	w := &fieldWords[f]
+	k[w.word&31] |= w.first
+	k[(w.word+1)&31] |= w.second
+}
+
+// fieldWords is each field's full mask as the bits of the key words it
+// occupies (second: the next word, for 128-bit fields).
+var fieldWords [NumFields]struct {
+	word          uint8
+	first, second uint64
+}
+
+func init() {
+	for f := range Field(NumFields) {
+		var m Key
+		m.Set(f, f.FullMask())
+		w := fieldInfo[f].Word
+		fieldWords[f].word, fieldWords[f].first = w, m[w]
+		if w+1 < uint8(len(m)) {
+			fieldWords[f].second = m[w+1]
+		}
+	}
+}
 
 // popcount returns the number of mask bits (for tracing and tests).
 func (k *Key) popcount() int {

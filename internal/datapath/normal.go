@@ -10,6 +10,8 @@ type normalPlan struct {
 	snap   *snapshot
 	in     *Port
 	vlan   uint16
+	vkey   uint64 // the VLAN's part of an FDB key (fdbKeyWord(vlan, 0))
+	tagged bool   // for frames that arrive tagged
 	learn  bool
 	tunnel bool // ingress is a tunnel port: learn the remote VTEP
 	flood  []floodOut
@@ -85,6 +87,15 @@ func (x *xlate) normal() {
 // planFor returns NORMAL's plan for frames of vlan arriving on in (tagged
 // or not), made once per snapshot.
 func (s *snapshot) planFor(in *portView, vlan uint16, present bool) *normalPlan {
+	if pl := in.plan.Load(); pl != nil && pl.snap == s && pl.vlan == vlan && pl.tagged == present {
+		return pl
+	}
+	pl := s.planLocked(in, vlan, present)
+	in.plan.Store(pl)
+	return pl
+}
+
+func (s *snapshot) planLocked(in *portView, vlan uint16, present bool) *normalPlan {
 	k := uint64(in.no)<<16 | uint64(vlan)<<1
 	if present {
 		k |= 1
@@ -105,7 +116,7 @@ func (s *snapshot) planFor(in *portView, vlan uint16, present bool) *normalPlan 
 // plan makes NORMAL's plan for frames of vlan arriving on in (tagged or
 // not): the flood set, ports that take the frame as it comes first.
 func (s *snapshot) plan(in *portView, vlan uint16, present bool) *normalPlan {
-	pl := &normalPlan{snap: s, in: in.p, vlan: vlan, learn: !in.st.cfg.NoLearning, tunnel: in.st.cfg.Tunnel}
+	pl := &normalPlan{snap: s, in: in.p, vlan: vlan, vkey: fdbKeyWord(vlan, 0), tagged: present, learn: !in.st.cfg.NoLearning, tunnel: in.st.cfg.Tunnel}
 	var second []floodOut
 	for _, q := range s.list {
 		if q == in || !q.st.member.Has(vlan) || !q.st.forwards() {

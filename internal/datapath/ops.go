@@ -56,7 +56,7 @@ func (o *op) same(p *op) bool {
 		return false
 	}
 	x, y := o.plan, p.plan
-	if x.in != y.in || x.vlan != y.vlan || x.learn != y.learn || x.tunnel != y.tunnel || len(x.flood) != len(y.flood) {
+	if x.in != y.in || x.vlan != y.vlan || x.tagged != y.tagged || x.learn != y.learn || x.tunnel != y.tunnel || len(x.flood) != len(y.flood) {
 		return false
 	}
 	for i := range x.flood {
@@ -185,7 +185,7 @@ func (c *rxContext) normal(pl *normalPlan, last bool, cur *Packet, shared bool, 
 		if pl.tunnel {
 			ep = orig.Tunnel.Remote
 		}
-		fdb.learn(fdbKeyWord(pl.vlan, src), pl.in.no, ep, now)
+		fdb.learn(pl.vkey|src, pl.in.no, ep, now)
 	}
 	tagged := key.vlanPresent()
 	var tci uint16
@@ -193,7 +193,7 @@ func (c *rxContext) normal(pl *normalPlan, last bool, cur *Packet, shared bool, 
 		tci = key.wireTCI()
 	}
 	if dst>>40&1 == 0 {
-		if v, ok := fdb.lookup(fdbKeyWord(pl.vlan, dst)); ok {
+		if v, ok := fdb.lookup(pl.vkey | dst); ok {
 			no := valPort(v)
 			if no == pl.in.no {
 				return cur, shared, DropSamePort

@@ -31,6 +31,7 @@ type rxContext struct {
 	last     *cacheEntry // the entry of the last cache hit (a one-entry memo within a batch)
 	lastD    *Decision
 	hint     *cacheSub // the cache subtable of the last hit
+	xl       xlate     // decide's scratch on a miss
 }
 
 func (c *rxContext) spare(n int) *Packet {
@@ -119,6 +120,9 @@ func (p *Port) receive(c *rxContext, pkts []*Packet) {
 		c.touch = touch
 	}
 	fast := s.depth == parseL2 && !in.st.cfg.Tunnel
+	if fast {
+		clear(lays) // the fast path's layout: the zero one (L2 only)
+	}
 	if tp := p.tap.Load(); tp != nil {
 		tp.t.Received(p, pkts)
 	}
@@ -142,7 +146,6 @@ func (p *Port) receive(c *rxContext, pkts []*Packet) {
 					et = binary.BigEndian.Uint16(d[16:18])
 				}
 				k[1] |= uint64(et) << 48
-				lays[i].depth = parseL2
 			} else if extract(k, d, p.no, &pkt.Tunnel, tunLocal, s.depth, &lays[i]) != forwarded {
 				c.drops[DropBadFrame]++
 				continue
@@ -156,7 +159,9 @@ func (p *Port) receive(c *rxContext, pkts []*Packet) {
 		}
 		var d *Decision
 		var e *cacheEntry
-		if m := c.last; m != nil && c.lastD.snap == s && m.sub.dm.equal(k, m.vals) {
+		// The memo is tried only within a run (the two frames before had
+		// one entry): with many flows interleaved it would fail every time.
+		if m := c.last; m != nil && runN != 1 && c.lastD.snap == s && m.sub.dm.equal(k, m.vals) {
 			d, e = c.lastD, m // the same megaflow as the packet before
 			c.hits++
 		} else {
@@ -229,9 +234,26 @@ func (b *Bridge) decision(s *snapshot, in *portView, k *Key, now uint32, c *rxCo
 		return b.revalidate(s, in, k, e, now)
 	}
 	b.cache.misses.Add(1)
-	d := decide(s, k, in, nil)
-	return d, b.cache.insert(k, d, nil, now)
+	if c == nil {
+		d := decide(s, k, in, nil)
+		return d, b.cache.insert(k, d, nil, now, nil)
+	}
+	// One allocation for the decision, its cache entry and the entry's key.
+	a := new(missAlloc)
+	decideInto(&a.d, &c.xl, s, k, in, nil)
+	return &a.d, b.cache.insert(k, &a.d, nil, now, a)
 }
+
+// missAlloc is what a cache miss allocates, in one piece: the decision, the
+// entry that caches it and room for the entry's masked key.
+type missAlloc struct {
+	d    Decision
+	e    cacheEntry
+	vals [missVals]uint64
+}
+
+// missVals is the number of mask words an entry's key holds inline.
+const missVals = 8
 
 // badFrame marks a key whose frame extraction refused (in_port's word can
 // never hold it: port numbers are 16 bits).
@@ -248,7 +270,7 @@ func (b *Bridge) revalidate(s *snapshot, in *portView, k *Key, e *cacheEntry, no
 		return d, e
 	}
 	b.cache.replaced.Add(1)
-	return d, b.cache.insert(k, d, e, now)
+	return d, b.cache.insert(k, d, e, now, nil)
 }
 
 // count adds a run of n packets of b bytes to the entry.

@@ -26,7 +26,11 @@ type tableSet struct {
 }
 
 type table struct {
-	subs   []*subtable // by maxPri, highest first
+	subs []*subtable // by maxPri, highest first
+	// prefix[i] is the union of the masks of subs[0..i]: what a lookup
+	// that stopped after probing subs[i] consulted.
+	prefix []dmask
+	stale  bool // subs changed since prefix was computed (flowTxn.seal)
 	byMask map[Key]*subtable
 	n      int
 	owner  uint64
@@ -37,7 +41,7 @@ type table struct {
 type subtable struct {
 	mask   Key
 	dm     dmask
-	shards [shards]map[uint64][]*Rule // masked hash → rules, highest priority first
+	shards [shards]*ruleShard // masked hash → rules, highest priority first
 	prios  map[uint16]int
 	maxPri uint16
 	n      int
@@ -56,13 +60,14 @@ func (ts *tableSet) lookup(id uint8, k, wc *Key) *Rule {
 		return nil
 	}
 	var best *Rule
-	for _, s := range t.subs {
+	last := -1
+	for i, s := range t.subs {
 		if best != nil && s.maxPri <= best.Priority {
 			break
 		}
-		s.dm.orInto(wc)
+		last = i
 		h := s.dm.hash(k)
-		for _, r := range s.shards[h%shards][h] {
+		for _, r := range s.shards[h%shards].get(h) {
 			if s.dm.equal(k, r.vals) {
 				if best == nil || r.Priority > best.Priority {
 					best = r
@@ -70,6 +75,9 @@ func (ts *tableSet) lookup(id uint8, k, wc *Key) *Rule {
 				break
 			}
 		}
+	}
+	if last >= 0 {
+		t.prefix[last].orInto(wc)
 	}
 	return best
 }
@@ -87,8 +95,11 @@ func (ts *tableSet) each(id uint8, fn func(*Rule) bool) {
 		}
 		for _, s := range t.subs {
 			for _, sh := range s.shards {
-				for _, l := range sh {
-					for _, r := range l {
+				if sh == nil {
+					continue
+				}
+				for _, sl := range sh.slots {
+					for _, r := range sl.rules {
 						if !fn(r) {
 							return
 						}
@@ -140,7 +151,7 @@ func (ts *tableSet) find(table uint8, prio uint16, m *Match) *Rule {
 		return nil
 	}
 	h := s.dm.hash(&m.Key)
-	for _, r := range s.shards[h%shards][h] {
+	for _, r := range s.shards[h%shards].get(h) {
 		if r.Priority == prio && r.Match.Key == m.Key {
 			return r
 		}
@@ -153,14 +164,14 @@ type flowTxn struct {
 	base  *tableSet
 	ts    *tableSet
 	e     uint64
-	owned map[*map[uint64][]*Rule]bool // shards this transaction copied
+	owned map[**ruleShard]bool // shards this transaction copied
 }
 
 func beginTxn(base *tableSet) *flowTxn {
 	e := txnEpoch.Add(1)
 	ts := *base
 	ts.owner = e
-	return &flowTxn{base: base, ts: &ts, e: e, owned: map[*map[uint64][]*Rule]bool{}}
+	return &flowTxn{base: base, ts: &ts, e: e, owned: map[**ruleShard]bool{}}
 }
 
 func (x *flowTxn) table(id uint8) *table {
@@ -212,20 +223,102 @@ func (x *flowTxn) subtable(t *table, mask *Key) *subtable {
 
 // shard returns the shard for hash h, copied if this transaction does not
 // own it yet. Ownership of shards is tracked per subtable version.
-func (x *flowTxn) shard(s *subtable, h uint64) map[uint64][]*Rule {
+func (x *flowTxn) shard(s *subtable, h uint64) *ruleShard {
 	i := h % shards
 	sh := s.shards[i]
 	key := &s.shards[i]
 	if sh != nil && x.owned[key] {
 		return sh
 	}
-	n := make(map[uint64][]*Rule, len(sh)+1)
-	for k, v := range sh {
-		n[k] = v
-	}
+	n := sh.clone()
 	s.shards[i] = n
 	x.owned[key] = true
 	return n
+}
+
+// ruleShard is one copy-on-write shard of a subtable: an open-addressing
+// table (linear probing, at most half full) from a masked hash to the
+// rules with that hash, highest priority first. The low bits of the hash
+// chose the shard; the probe starts from the bits above them.
+type ruleShard struct {
+	slots []shardSlot // a power of two long
+	n     int         // slots in use
+}
+
+type shardSlot struct {
+	h     uint64
+	rules []*Rule // nil: free
+}
+
+// get returns the rules whose masked key hashes to h (nil if none). sh
+// may be nil (an empty shard).
+func (sh *ruleShard) get(h uint64) []*Rule {
+	if sh == nil {
+		return nil
+	}
+	m := uint64(len(sh.slots) - 1)
+	for i := h >> 8 & m; ; i = (i + 1) & m {
+		s := &sh.slots[i]
+		if s.rules == nil {
+			return nil
+		}
+		if s.h == h {
+			return s.rules
+		}
+	}
+}
+
+// clone returns a copy of sh (an empty shard for nil).
+func (sh *ruleShard) clone() *ruleShard {
+	if sh == nil {
+		return &ruleShard{slots: make([]shardSlot, 4)}
+	}
+	return &ruleShard{slots: slices.Clone(sh.slots), n: sh.n}
+}
+
+// set makes l the rules of hash h (an empty l removes the hash).
+func (sh *ruleShard) set(h uint64, l []*Rule) {
+	if len(l) == 0 {
+		if sh.get(h) == nil {
+			return
+		}
+		// Rebuild without h: the shard is this transaction's copy, so
+		// no reader sees the intermediate state.
+		old := sh.slots
+		sh.slots, sh.n = make([]shardSlot, len(old)), 0
+		for _, o := range old {
+			if o.rules != nil && o.h != h {
+				sh.put(o.h, o.rules)
+			}
+		}
+		return
+	}
+	if (sh.n+1)*2 > len(sh.slots) {
+		old := sh.slots
+		sh.slots, sh.n = make([]shardSlot, 2*len(old)), 0
+		for _, o := range old {
+			if o.rules != nil {
+				sh.put(o.h, o.rules)
+			}
+		}
+	}
+	sh.put(h, l)
+}
+
+func (sh *ruleShard) put(h uint64, l []*Rule) {
+	m := uint64(len(sh.slots) - 1)
+	for i := h >> 8 & m; ; i = (i + 1) & m {
+		s := &sh.slots[i]
+		if s.rules == nil {
+			s.h, s.rules = h, l
+			sh.n++
+			return
+		}
+		if s.h == h {
+			s.rules = l
+			return
+		}
+	}
 }
 
 // insert adds r (which must not exist) to the set.
@@ -235,10 +328,10 @@ func (x *flowTxn) insert(r *Rule) {
 	r.vals = s.dm.vals(&r.Match.Key)
 	h := s.dm.hash(&r.Match.Key)
 	sh := x.shard(s, h)
-	l := slices.Clone(sh[h])
+	l := slices.Clone(sh.get(h))
 	i := sort.Search(len(l), func(i int) bool { return l[i].Priority < r.Priority })
 	l = slices.Insert(l, i, r)
-	sh[h] = l
+	sh.set(h, l)
 	s.prios[r.Priority]++
 	s.n++
 	if r.Priority > s.maxPri || s.n == 1 {
@@ -262,17 +355,12 @@ func (x *flowTxn) remove(r *Rule) bool {
 	s := x.subtable(t, &r.Match.Mask)
 	h := s.dm.hash(&r.Match.Key)
 	sh := x.shard(s, h)
-	l := sh[h]
+	l := sh.get(h)
 	i := slices.IndexFunc(l, func(o *Rule) bool { return o.Priority == r.Priority && o.Match.Key == r.Match.Key })
 	if i < 0 {
 		return false
 	}
-	l = slices.Delete(slices.Clone(l), i, i+1)
-	if len(l) == 0 {
-		delete(sh, h)
-	} else {
-		sh[h] = l
-	}
+	sh.set(h, slices.Delete(slices.Clone(l), i, i+1))
 	if s.prios[r.Priority]--; s.prios[r.Priority] == 0 {
 		delete(s.prios, r.Priority)
 	}
@@ -293,6 +381,7 @@ func (x *flowTxn) remove(r *Rule) bool {
 }
 
 func (x *flowTxn) resort(t *table) {
+	t.stale = true
 	sort.SliceStable(t.subs, func(i, j int) bool { return t.subs[i].maxPri > t.subs[j].maxPri })
 }
 
@@ -308,5 +397,23 @@ func (x *flowTxn) finish() *tableSet {
 		}
 	}
 	x.ts.fields = f
+	x.seal()
 	return x.ts
+}
+
+// seal recomputes the prefix masks of the tables whose subtables this
+// transaction changed; it runs before the set is published.
+func (x *flowTxn) seal() {
+	for _, t := range x.ts.t {
+		if t == nil || t.owner != x.e || !t.stale {
+			continue
+		}
+		t.prefix = make([]dmask, 0, len(t.subs))
+		var u Key
+		for _, s := range t.subs {
+			u.Or(&s.mask)
+			t.prefix = append(t.prefix, newDMask(&u))
+		}
+		t.stale = false
+	}
 }
