@@ -15,10 +15,14 @@ import (
 
 	"github.com/switchyard-net/switchyard/internal/api"
 	"github.com/switchyard-net/switchyard/internal/config"
+	"github.com/switchyard-net/switchyard/internal/datapath"
 	"github.com/switchyard-net/switchyard/internal/lab"
 )
 
-var bridgeFlags = flagSpec{"fdb-aging": true, "fdb-max": true, "fdb-full-policy": true}
+var bridgeFlags = flagSpec{"fdb-aging": true, "fdb-max": true, "fdb-full-policy": true, "flow-cache-max": true}
+
+// bridgeUsage is bridge add/set's argument synopsis.
+const bridgeUsage = "NAME [--fdb-aging SECONDS] [--fdb-max N] [--fdb-full-policy refuse|evict-oldest] [--flow-cache-max N]"
 
 var vlanFlags = flagSpec{"vlan": true, "trunk": true, "native-vlan": true, "native-tagged": false, "no-learning": false, "learning": false}
 
@@ -51,34 +55,41 @@ func cmdBridge(sub string, argv []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if err := p.want(1, 1, "NAME [--fdb-aging SECONDS] [--fdb-max N] [--fdb-full-policy refuse|evict-oldest]"); err != nil {
+		if err := p.want(1, 1, bridgeUsage); err != nil {
 			return err
 		}
-		b := config.Bridge{Name: p.args[0], FDBFullPolicy: p.flags["fdb-full-policy"]}
-		if b.FDBAging, err = p.intFlag("fdb-aging", "10-1000000 seconds"); err != nil {
-			return err
-		}
-		if b.FDBMax, err = p.intFlag("fdb-max", "1-16777216"); err != nil {
-			return err
-		}
+		b := config.Bridge{Name: p.args[0]}
 		c := client(p)
 		if sub == "set" {
-			// Keep settings not given on the command line.
+			// Keep every setting not given on the command line.
 			cfg, err := c.Config()
 			if err != nil {
 				return err
 			}
 			if cur, ok := cfg.Bridges[b.Name]; ok {
-				if !p.set["fdb-aging"] {
-					b.FDBAging = cur.FDBAging
-				}
-				if !p.set["fdb-max"] {
-					b.FDBMax = cur.FDBMax
-				}
-				if !p.set["fdb-full-policy"] {
-					b.FDBFullPolicy = cur.FDBFullPolicy
-				}
+				b = *cur
+				b.Name = p.args[0]
 			}
+		}
+		if p.set["fdb-full-policy"] {
+			b.FDBFullPolicy = p.flags["fdb-full-policy"]
+		}
+		for _, f := range []struct {
+			flag, allowed string
+			dst           *int
+		}{
+			{"fdb-aging", "10-1000000 seconds", &b.FDBAging},
+			{"fdb-max", "1-16777216", &b.FDBMax},
+			{"flow-cache-max", datapath.AllowedCacheMax, &b.FlowCacheMax},
+		} {
+			if !p.set[f.flag] {
+				continue
+			}
+			if *f.dst, err = p.intFlag(f.flag, f.allowed); err != nil {
+				return err
+			}
+		}
+		if sub == "set" {
 			return c.SetBridge(b)
 		}
 		return c.AddBridge(b)

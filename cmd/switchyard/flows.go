@@ -41,7 +41,7 @@ func cmdFlow(sub string, argv []string, out io.Writer) error {
 		if p.set["json"] {
 			return printJSON(out, res)
 		}
-		fmt.Fprintf(out, "%d flows added\n", res.Added)
+		fmt.Fprintf(out, "%s added\n", flowCount(res.Added))
 		return nil
 	case "mod":
 		p, err := parse("flow mod", argv, flagSpec{"strict": false})
@@ -58,7 +58,7 @@ func cmdFlow(sub string, argv []string, out io.Writer) error {
 		if p.set["json"] {
 			return printJSON(out, res)
 		}
-		fmt.Fprintf(out, "%d flows modified\n", res.Modified)
+		fmt.Fprintf(out, "%s modified\n", flowCount(res.Modified))
 		return nil
 	case "del":
 		p, err := parse("flow del", argv, flagSpec{"strict": false})
@@ -79,7 +79,7 @@ func cmdFlow(sub string, argv []string, out io.Writer) error {
 		if p.set["json"] {
 			return printJSON(out, res)
 		}
-		fmt.Fprintf(out, "%d flows deleted\n", res.Deleted)
+		fmt.Fprintf(out, "%s deleted\n", flowCount(res.Deleted))
 		return nil
 	case "dump":
 		p, err := parse("flow dump", argv, flagSpec{"table": true})
@@ -240,4 +240,12 @@ func cmdDpctl(sub string, argv []string, out io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// flowCount is "1 flow" or "N flows".
+func flowCount(n int) string {
+	if n == 1 {
+		return "1 flow"
+	}
+	return fmt.Sprintf("%d flows", n)
 }

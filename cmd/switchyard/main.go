@@ -31,7 +31,7 @@ import (
 const usage = `switchyard — virtual switching and overlay networks
 
   switchyard daemon [--state-dir DIR] [--socket PATH] [--log-level debug|info|warn] [--offload on|off] [--devices os|memory]
-  switchyard bridge add|set NAME [--fdb-aging SECONDS] [--fdb-max N] [--fdb-full-policy refuse|evict-oldest]
+  switchyard bridge add|set NAME [--fdb-aging SECONDS] [--fdb-max N] [--fdb-full-policy refuse|evict-oldest] [--flow-cache-max N]
   switchyard bridge del NAME
   switchyard bridge list
   switchyard port add BRIDGE NAME --type tap|system|internal|patch|vxlan|geneve|gre

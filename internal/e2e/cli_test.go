@@ -53,6 +53,7 @@ func TestCLIExitCodesErrorsAndJSON(t *testing.T) {
 		{[]string{"bridge", "add", "br2", "--fdb-aging", "5"}, "fdb-aging"},
 		{[]string{"bridge", "add", "this-name-is-much-too-long"}, "bridge"},
 		{[]string{"bridge", "set", "br0", "--fdb-full-policy", "lru"}, "fdb-full-policy"},
+		{[]string{"bridge", "set", "br0", "--flow-cache-max", "5"}, "flow-cache-max"},
 		{[]string{"port", "set", "br0", "pa", "--trunk", "10,4095"}, "trunk"},
 		{[]string{"port", "set", "br0", "pa", "--vlan", "0"}, "vlan"},
 		{[]string{"port", "add", "br0", "px", "--type", "bogus"}, "type"},
@@ -106,6 +107,15 @@ func TestCLIExitCodesErrorsAndJSON(t *testing.T) {
 		if err := json.Unmarshal([]byte(ok(args...)), &v); err != nil {
 			t.Fatalf("%v: %v", args, err)
 		}
+	}
+	// bridge set changes only what it names.
+	ok("bridge", "set", "br0", "--flow-cache-max", "2048")
+	cfg, err := c.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := cfg.Bridges["br0"]; b == nil || b.FlowCacheMax != 2048 || b.FDBAging != 60 || b.FDBMax != 100 {
+		t.Fatalf("after bridge set --flow-cache-max 2048: %+v (want the cache bound set and fdb-aging 60, fdb-max 100 kept)", b)
 	}
 	ok("fdb", "del", "br0", "02:00:00:00:00:01", "--vlan", "10")
 	ok("port", "del", "br1", "pb")

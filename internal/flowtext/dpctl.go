@@ -100,8 +100,11 @@ func FormatDatapathMatch(k, mask *dp.Key) string {
 			field("tip", dp.FieldARPTPA, func(v, mm dp.Value) string { return ipv4(v.Lo, mm.Lo) }),
 			field("op", dp.FieldARPOp, num(dp.FieldARPOp)), field("sha", dp.FieldARPSHA, macf), field("tha", dp.FieldARPTHA, macf))
 	}
-	proto, _ := m.Get(dp.FieldIPProto)
-	l4 := map[uint64]string{6: "tcp", 17: "udp", 132: "sctp", 1: "icmp", 58: "icmpv6"}[proto.Lo]
+	// L4 only for IP (for ARP, nw_proto's bits hold the opcode).
+	var l4 string
+	if proto, _ := m.Get(dp.FieldIPProto); et.Lo == 0x0800 || et.Lo == 0x86dd {
+		l4 = map[uint64]string{6: "tcp", 17: "udp", 132: "sctp", 1: "icmp", 58: "icmpv6"}[proto.Lo]
+	}
 	if l4 == "icmp" || l4 == "icmpv6" {
 		group(l4, field("type", dp.FieldICMPType, num(dp.FieldICMPType)), field("code", dp.FieldICMPCode, num(dp.FieldICMPCode)))
 	} else if l4 != "" {

@@ -319,7 +319,7 @@ func (p *parser) matchItem(t token) error {
 		return errAt(t, name, "a match field (in_port, dl_src, dl_dst, dl_type, dl_vlan, ip, tcp, nw_src, tp_dst, reg0, …), a flow setting (table, priority, cookie, idle_timeout, …) or actions=", "unknown field %q", name)
 	}
 	if !hasVal {
-		return errAt(t, name, "NAME=VALUE", "%s needs a value", name)
+		return errAt(t, name, "NAME=VALUE", "no value given")
 	}
 	return p.fieldValue(t, name, spec, val)
 }
@@ -430,7 +430,7 @@ func (p *parser) resolve() error {
 			case etSet && et == 0x86dd:
 				f = map[string]dp.Field{"nw_src": dp.FieldIPv6Src, "nw_dst": dp.FieldIPv6Dst}[d.name]
 			default:
-				return errAt(d.tok, d.name, "ip, ipv6 or arp (or dl_type=0x0800, 0x86dd, 0x0806) in the same flow", "%s needs to know the protocol", d.name)
+				return errAt(d.tok, d.name, "ip, ipv6 or arp (or dl_type=0x0800, 0x86dd, 0x0806) in the same flow", "the protocol is not given")
 			}
 			if err := p.fieldValue(d.tok, d.name, fieldSpec{field: f, kind: map[bool]valueKind{true: vIPv6, false: vIPv4}[et == 0x86dd]}, d.val); err != nil {
 				return err
