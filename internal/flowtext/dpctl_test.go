@@ -41,7 +41,7 @@ func TestFormatDatapathMatch(t *testing.T) {
 			m.Set(dp.FieldARPTPA, dp.Value{Lo: 0xcb007100}, dp.Value{Lo: 0xffffff00})
 			exact(m, dp.FieldARPOp, 1)
 			exact(m, dp.FieldIPProto, 1) // the extractor puts the opcode's low byte there too
-			m.Mask[8] = ^uint64(0) // the word tp_src/tp_dst share
+			m.Mask[8] = ^uint64(0)       // the word tp_src/tp_dst share
 		}, "eth_type(0x0806),arp(tip=203.0.113.0/24,op=1)"},
 	}
 	for _, c := range cases {
