@@ -48,7 +48,7 @@ type gsoState struct {
 
 // canGSO reports whether the port may use UDP GSO at all.
 func (p *Port) canGSO() bool {
-	return p.gsoEnabled && p.cfg.Encap != GRE && (p.v6 || !p.cfg.NoUDPCsum) && !p.gso.off
+	return p.gsoEnabled && p.cfg.Encap.UDP() && (p.v6 || !p.cfg.NoUDPCsum) && !p.gso.off
 }
 
 // gsoSock returns the UDP socket that sends from sport, opening it on first
@@ -193,7 +193,7 @@ func (p *Port) sendSuper(o datapath.Out, dsts []netip.Addr, pending *int) {
 	}
 	// The rest: one raw datagram per segment, flushed before the buffer is
 	// reused.
-	needSum := p.cfg.Encap != GRE && (p.v6 || !p.cfg.NoUDPCsum)
+	needSum := p.cfg.Encap.UDP() && (p.v6 || !p.cfg.NoUDPCsum)
 	for _, dst := range dsts[done:] {
 		for _, s := range segs {
 			var innerSum uint32
@@ -389,19 +389,13 @@ func (p *Port) setSockaddr(sa *unix.RawSockaddrInet6, dst netip.Addr) uint32 {
 }
 
 // tunnelHdrLen is the tunnel header in front of each inner frame inside the
-// UDP payload (VXLAN, Geneve without options); GRE's is built per packet.
+// UDP payload of a GSO batch (GRE never goes through UDP GSO: 0).
 func tunnelHdrLen(e Encap) int {
-	if e == GRE {
+	if !e.UDP() {
 		return 0
 	}
-	return 8
+	return e.kind().tunLen
 }
 
-// putTunnelHdr writes the VXLAN or Geneve header.
-func (p *Port) putTunnelHdr(h []byte, vni uint32) {
-	if p.cfg.Encap == Geneve {
-		_ = packet.PutGeneve(h, vni)
-	} else {
-		_ = packet.PutVXLAN(h, vni)
-	}
-}
+// putTunnelHdr writes the port's tunnel header (VXLAN or Geneve here).
+func (p *Port) putTunnelHdr(h []byte, vni uint32) { p.cfg.Encap.kind().put(h, vni) }

@@ -39,7 +39,6 @@
 package overlay
 
 import (
-	"fmt"
 	"net/netip"
 
 	"github.com/switchyard-net/switchyard/internal/packet"
@@ -54,29 +53,6 @@ const (
 	Geneve
 	GRE
 )
-
-func (e Encap) String() string {
-	switch e {
-	case Geneve:
-		return "geneve"
-	case GRE:
-		return "gre"
-	}
-	return "vxlan"
-}
-
-// ParseEncap parses vxlan, geneve or gre.
-func ParseEncap(s string) (Encap, error) {
-	switch s {
-	case "vxlan":
-		return VXLAN, nil
-	case "geneve":
-		return Geneve, nil
-	case "gre":
-		return GRE, nil
-	}
-	return 0, fmt.Errorf("encap %q is not valid; allowed vxlan, geneve, gre", s)
-}
 
 // PortConfig is a tunnel port's configuration.
 type PortConfig struct {
@@ -109,12 +85,7 @@ type PortConfig struct {
 func (c *PortConfig) withDefaults() PortConfig {
 	d := *c
 	if d.DstPort == 0 {
-		switch d.Encap {
-		case VXLAN:
-			d.DstPort = packet.VXLANPort
-		case Geneve:
-			d.DstPort = packet.GenevePort
-		}
+		d.DstPort = d.Encap.kind().port // 0 for GRE
 	}
 	if d.SrcPortMin == 0 && d.SrcPortMax == 0 {
 		d.SrcPortMin, d.SrcPortMax = 49152, 65535
@@ -130,12 +101,11 @@ func (c *PortConfig) withDefaults() PortConfig {
 
 // headerLen is the encapsulation header after the outer IP header.
 func (c *PortConfig) headerLen() int {
-	switch c.Encap {
-	case GRE:
-		return 8
-	default:
-		return packet.UDPLen + 8 // VXLAN and Geneve (no options) are 8 bytes
+	k := c.Encap.kind()
+	if k.udp {
+		return packet.UDPLen + k.tunLen
 	}
+	return k.tunLen
 }
 
 // Overhead is how many bytes the encapsulation adds to an inner frame,

@@ -163,7 +163,7 @@ func (p *Port) Offloads() []string {
 		l = append(l, "udp-gso")
 	}
 	p.txMu.Unlock()
-	if p.sock.gro && p.cfg.Encap != GRE {
+	if p.sock.gro && p.cfg.Encap.UDP() {
 		l = append(l, "udp-gro")
 	}
 	return l
@@ -266,7 +266,7 @@ func (p *Port) Send(batch []datapath.Out) {
 		return
 	}
 	prep := p.prepare(batch)
-	needSum := p.cfg.Encap != GRE && (p.v6 || !p.cfg.NoUDPCsum)
+	needSum := p.cfg.Encap.UDP() && (p.v6 || !p.cfg.NoUDPCsum)
 	n := 0
 	for i := 0; i < len(batch); {
 		o, f := batch[i], prep[i]
@@ -402,19 +402,15 @@ func (p *Port) buildHeader(h []byte, dst netip.Addr, vni uint32, innerLen int, s
 	}
 	proto := uint8(packet.ProtoUDP)
 	var l4len int
-	switch p.cfg.Encap {
-	case GRE:
+	k := p.cfg.Encap.kind()
+	switch {
+	case !k.udp:
 		proto = packet.ProtoGRE
-		_ = packet.PutGRE(h[off:], vni)
-		l4len = 8 + innerLen
+		k.put(h[off:], vni)
+		l4len = k.tunLen + innerLen
 	default:
-		tun := h[off+packet.UDPLen:]
-		if p.cfg.Encap == Geneve {
-			_ = packet.PutGeneve(tun, vni)
-		} else {
-			_ = packet.PutVXLAN(tun, vni)
-		}
-		l4len = packet.UDPLen + 8 + innerLen
+		k.put(h[off+packet.UDPLen:], vni)
+		l4len = packet.UDPLen + k.tunLen + innerLen
 		u := h[off:]
 		be16(u[0:], sport)
 		be16(u[2:], p.cfg.DstPort)

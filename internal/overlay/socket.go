@@ -97,7 +97,7 @@ func (m *Manager) socket(cfg *PortConfig) (*rxSock, error) {
 		return nil, err
 	}
 	s := &rxSock{m: m, key: key, group: cfg.Group, done: make(chan struct{}), gro: m.offload}
-	if s.gro && cfg.Encap != GRE {
+	if s.gro && cfg.Encap.UDP() {
 		// Runs of same-flow datagrams arrive glued together; if the kernel
 		// refuses, they arrive one by one, which is slower but the same.
 		if err := unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_GRO, 1); err != nil {
@@ -140,7 +140,7 @@ func openRx(cfg *PortConfig, key sockKey) (int, error) {
 	if v6 {
 		family = unix.AF_INET6
 	}
-	if cfg.Encap == GRE {
+	if !cfg.Encap.UDP() {
 		if v6 {
 			return -1, fmt.Errorf("local: GRE over IPv6 is not supported; use an IPv4 underlay")
 		}
@@ -347,44 +347,25 @@ func sockaddrAddr(sa *unix.RawSockaddrInet6) netip.Addr {
 // port that carries its VNI, the tunnel metadata and the header length, or
 // a nil port if it is dropped (and counted) or is our own flood come back.
 func (s *rxSock) decap(d []byte, src netip.Addr, targets map[uint32]*Port) (*Port, datapath.TunnelMeta, int) {
-	var vni uint32
-	var hdr int
 	var none datapath.TunnelMeta
-	switch s.key.encap {
-	case VXLAN:
-		v, err := packet.ParseVXLAN(d)
-		if err != nil || !v.HasI() {
-			// RFC 7348: the I flag must be set. Reserved bits are ignored.
-			s.badHeader.Add(1)
-			return nil, none, 0
-		}
-		vni, hdr = v.VNI(), packet.VXLANHeaderLen
-	case Geneve:
-		g, err := packet.ParseGeneve(d)
-		if err != nil || g.OAM() || g.Protocol() != packet.EtherTypeTEB {
-			s.badHeader.Add(1)
-			return nil, none, 0
-		}
-		if crit, err := g.HasCriticalOption(); crit || err != nil {
-			// We understand no option: a critical one means drop (RFC 8926 §3.5).
-			s.badHeader.Add(1)
-			return nil, none, 0
-		}
-		vni, hdr = g.VNI(), g.HeaderLen()
-	case GRE:
+	k := s.key.encap.kind()
+	tun := d
+	off := 0
+	if !k.udp {
+		// A raw IP socket: the outer IPv4 header comes first.
 		ip, err := packet.ParseIPv4(d)
 		if err != nil {
 			s.badHeader.Add(1)
 			return nil, none, 0
 		}
-		src = ip.Src()
-		g, err := packet.ParseGRE(ip.Payload())
-		if err != nil || g.Protocol() != packet.EtherTypeTEB {
-			s.badHeader.Add(1)
-			return nil, none, 0
-		}
-		vni, hdr = g.Key(), ip.HeaderLen()+g.HeaderLen()
+		src, tun, off = ip.Src(), ip.Payload(), ip.HeaderLen()
 	}
+	vni, hdr, ok := k.parse(tun)
+	if !ok {
+		s.badHeader.Add(1)
+		return nil, none, 0
+	}
+	hdr += off
 	if len(d)-hdr < packet.EthernetLen {
 		s.badHeader.Add(1)
 		return nil, none, 0
