@@ -165,7 +165,7 @@ func (d *Decision) valid(s *snapshot) bool {
 // same reports whether two decisions do the same thing (all but the
 // snapshots they read).
 func (d *Decision) same(o *Decision) bool {
-	if d.mask != o.mask || d.drop != o.drop || d.nOut != o.nOut || len(d.snaps) != len(o.snaps) ||
+	if *d.mask != *o.mask || d.drop != o.drop || d.nOut != o.nOut || len(d.snaps) != len(o.snaps) ||
 		!slices.Equal(d.rules, o.rules) || len(d.ops) != len(o.ops) {
 		return false
 	}
@@ -194,7 +194,8 @@ func (c *flowCache) insert(k *Key, d *Decision, old *cacheEntry, now uint32, a *
 	if c.n.Load() >= c.limit.Load() {
 		c.evictLocked()
 	}
-	s := c.subLocked(&d.mask)
+	s := c.subLocked(d.mask)
+	d.mask = &s.mask // entries share their subtable's mask
 	var e *cacheEntry
 	if a != nil && len(s.dm.words) <= len(a.vals) {
 		e = &a.e

@@ -17,8 +17,12 @@ import (
 // for every packet, so one decision serves all the traffic of a VLAN on a
 // port, and learning, moves and aging invalidate nothing.
 type Decision struct {
-	ops   []op
-	mask  Key
+	ops []op
+	// mask is the fields the decision consulted: while deciding, the
+	// scratch's accumulator; once cached, the cache subtable's mask (every
+	// entry of a subtable has the same one, so it is not stored 65,536
+	// times); otherwise a copy of its own.
+	mask  *Key
 	snap  *snapshot   // the ingress bridge's snapshot
 	snaps []*snapshot // the other bridges the decision crossed (patch ports)
 	rules []*Rule
@@ -75,6 +79,7 @@ type xlate struct {
 	snap   *snapshot // the bridge the packet is in now
 	key    Key       // the packet as the actions have changed it
 	base   Key       // the packet as the operations so far leave it
+	mask   Key       // the fields consulted so far (the decision's mask)
 	in     *portView // the ingress port in this bridge (nil: none, e.g. packet-out)
 	tr     *Trace
 	depth  int
@@ -98,8 +103,17 @@ func decide(s *snapshot, k *Key, in *portView, tr *Trace) *Decision {
 	d := new(Decision)
 	x := xlatePool.Get().(*xlate)
 	decideInto(d, x, s, k, in, tr)
+	d.ownMask()
 	xlatePool.Put(x)
 	return d
+}
+
+// ownMask gives d a copy of its mask (which points into decide's scratch
+// until then).
+func (d *Decision) ownMask() {
+	m := new(Key)
+	*m = *d.mask
+	d.mask = m
 }
 
 // decideInto is decide into a zeroed decision d with scratch x (a receive
@@ -111,6 +125,8 @@ func decideInto(d *Decision, x *xlate, s *snapshot, k *Key, in *portView, tr *Tr
 	// temporary and copy it. Every field of xlate is set here.
 	x.d, x.snap, x.in, x.tr = d, s, in, tr
 	x.key, x.base = *k, *k
+	x.mask = Key{}
+	d.mask = &x.mask // until the caller gives it a home (ownMask, or the cache's)
 	x.depth, x.hops, x.table = 0, 0, 0
 	x.set = x.set[:0]
 	x.tunSet, x.exit, x.vlanOK = false, false, false
@@ -119,7 +135,7 @@ func decideInto(d *Decision, x *xlate, s *snapshot, k *Key, in *portView, tr *Tr
 		x.ingress = in.p
 	}
 	d.snap = s
-	d.mask.unwildcard(FieldInPort)
+	x.mask.unwildcard(FieldInPort)
 	x.pipeline(0)
 	x.finishSet()
 	for i := range d.ops {
@@ -136,7 +152,7 @@ func decideInto(d *Decision, x *xlate, s *snapshot, k *Key, in *portView, tr *Tr
 func (x *xlate) pipeline(id uint8) {
 	for !x.exit {
 		x.table = id
-		r := x.snap.tables.lookup(id, &x.key, &x.d.mask)
+		r := x.snap.tables.lookup(id, &x.key, &x.mask)
 		t := x.snap.tables.t[id]
 		if t != nil {
 			x.d.tables = append(x.d.tables, tableHit{t: t, matched: r != nil})
@@ -306,8 +322,8 @@ func (x *xlate) emit(o op) { x.d.ops = append(x.d.ops, o) }
 // or a patch port whose peer bridge rewrote the tag, needs no undo logic.
 
 func (x *xlate) pushVLAN(tpid uint16) {
-	x.d.mask.unwildcard(FieldVLANVID)
-	x.d.mask.unwildcard(FieldVLANPCP)
+	x.mask.unwildcard(FieldVLANVID)
+	x.mask.unwildcard(FieldVLANPCP)
 	if tpid != etherTypeVLAN {
 		// The key models one 802.1Q tag; an 802.1ad tag is pushed as bytes
 		// (after what is pending) and not matched afterwards.
@@ -327,7 +343,7 @@ func (x *xlate) pushVLAN(tpid uint16) {
 }
 
 func (x *xlate) popVLAN() {
-	x.d.mask.unwildcard(FieldVLANVID)
+	x.mask.unwildcard(FieldVLANVID)
 	if !x.key.vlanPresent() {
 		x.tracef(nodeAction, "pop_vlan: no tag; nothing to pop")
 		return
@@ -398,7 +414,7 @@ func (x *xlate) setField(a *Action) {
 func (x *xlate) writeField(f Field, v, m Value, push bool) {
 	switch f {
 	case FieldVLANVID, FieldVLANPCP:
-		x.d.mask.unwildcard(FieldVLANVID)
+		x.mask.unwildcard(FieldVLANVID)
 		if !x.key.vlanPresent() {
 			if !push {
 				if x.tr != nil {
@@ -408,7 +424,7 @@ func (x *xlate) writeField(f Field, v, m Value, push bool) {
 			}
 			x.setWireTCI(0)
 		}
-		x.d.mask.unwildcard(FieldVLANPCP)
+		x.mask.unwildcard(FieldVLANPCP)
 		if f == FieldVLANVID {
 			m.Lo &= 0xfff // the present bit stays
 		}
@@ -433,7 +449,7 @@ func (x *xlate) writeField(f Field, v, m Value, push bool) {
 	}
 	if m != f.FullMask() {
 		// A partial write reads the rest of the field.
-		x.d.mask.SetMasked(f, f.FullMask(), f.FullMask())
+		x.mask.SetMasked(f, f.FullMask(), f.FullMask())
 	}
 	x.key.SetMasked(f, v, m)
 }
@@ -448,10 +464,10 @@ func (x *xlate) headerPresent(f Field) bool {
 	if f == FieldEthSrc || f == FieldEthDst {
 		return true
 	}
-	x.d.mask.unwildcard(FieldEthType)
+	x.mask.unwildcard(FieldEthType)
 	et := x.key.ethType()
 	needProto := func() uint8 {
-		x.d.mask.unwildcard(FieldIPProto)
+		x.mask.unwildcard(FieldIPProto)
 		return x.key.ipProto()
 	}
 	isIP := et == etherTypeIPv4 || et == etherTypeIPv6
@@ -476,7 +492,7 @@ func (x *xlate) headerPresent(f Field) bool {
 		if et != etherTypeIPv6 || needProto() != 58 {
 			return false
 		}
-		x.d.mask.unwildcard(FieldICMPType)
+		x.mask.unwildcard(FieldICMPType)
 		t := x.key.Get(FieldICMPType).Lo
 		switch fi.Prereq {
 		case PrereqNDSLL:
@@ -495,7 +511,7 @@ func (x *xlate) move(a *Action) {
 		x.tracef(nodeAction, "%s", x.fmtAction(a))
 	}
 	src := x.key.Get(a.Src)
-	x.d.mask.unwildcard(a.Src) // the result depends on the source's value
+	x.mask.unwildcard(a.Src) // the result depends on the source's value
 	var v, m Value
 	if a.NBits >= 128 {
 		v, m = src, a.Field.FullMask()
@@ -524,13 +540,13 @@ func (x *xlate) move(a *Action) {
 }
 
 func (x *xlate) decTTL() {
-	x.d.mask.unwildcard(FieldEthType)
+	x.mask.unwildcard(FieldEthType)
 	et := x.key.ethType()
 	if et != etherTypeIPv4 && et != etherTypeIPv6 {
 		x.tracef(nodeAction, "dec_ttl: not IP; nothing to do")
 		return
 	}
-	x.d.mask.unwildcard(FieldIPTTL)
+	x.mask.unwildcard(FieldIPTTL)
 	ttl := x.key.ttl()
 	if ttl <= 1 {
 		if x.tr != nil {
@@ -697,7 +713,7 @@ func (x *xlate) tunnelOut(q *portView, o *op, normal bool, remote Endpoint) {
 		return
 	}
 	if q.st.vniOf != nil && !normal {
-		x.d.mask.unwildcard(FieldVLANVID)
+		x.mask.unwildcard(FieldVLANVID)
 		if vid := x.key.vlanTCI() & 0xfff; x.key.vlanPresent() && q.st.member.Has(vid) {
 			o.vni = q.st.vniOf[vid]
 			x.popVLAN()
@@ -764,9 +780,9 @@ func (x *xlate) patch(q *portView) {
 	if x.tr != nil {
 		x.tr.pop()
 	}
-	d, base := x.d, x.base
+	d, base, mask := x.d, x.base, x.mask
 	*x = saved
-	x.d, x.base = d, base // the packet is as the peer left it; the key as it was here
+	x.d, x.base, x.mask = d, base, mask // the packet is as the peer left it; the key as it was here
 	x.exit = false
 }
 

@@ -33,7 +33,7 @@ type floodOut struct {
 // the destination are done for each packet against the live FDB (opNormal).
 // Traced, it also tells what that per-packet step does now.
 func (x *xlate) normal() {
-	d, k := x.d, &x.key
+	k := &x.key
 	if x.tr != nil {
 		x.tr.push(nodeNormal, "NORMAL")
 		defer x.tr.pop()
@@ -45,10 +45,10 @@ func (x *xlate) normal() {
 		}
 		return
 	}
-	d.mask.unwildcard(FieldVLANVID)
+	x.mask.unwildcard(FieldVLANVID)
 	present, tci := k.vlanPresent(), k.wireTCI()
 	if in.st.vlanOf != nil {
-		d.mask.unwildcard(FieldTunID) // untagged and priority-tagged frames take their VLAN from the VNI
+		x.mask.unwildcard(FieldTunID) // untagged and priority-tagged frames take their VLAN from the VNI
 	}
 	vlan, r := in.st.ingressVLAN(present, tci, uint32(k.Get(FieldTunID).Lo))
 	if r != forwarded {
@@ -64,7 +64,7 @@ func (x *xlate) normal() {
 	if in.st.state != StateForwarding {
 		if in.st.state == StateLearning && !in.st.cfg.NoLearning {
 			// Learn, forward nothing (the decision then depends on the source).
-			d.mask.unwildcard(FieldEthSrc)
+			x.mask.unwildcard(FieldEthSrc)
 			if src := k.ethSrc(); src[0]&1 == 0 && src != [6]byte{} {
 				x.emit(op{kind: opLearn, fdb: x.snap.b.fdb, port: in.p, key: fdbKeyWord(vlan, k.srcWord()), tunnel: in.st.cfg.Tunnel})
 			}

@@ -241,7 +241,11 @@ func (b *Bridge) decision(s *snapshot, in *portView, k *Key, now uint32, c *rxCo
 	// One allocation for the decision, its cache entry and the entry's key.
 	a := new(missAlloc)
 	decideInto(&a.d, &c.xl, s, k, in, nil)
-	return &a.d, b.cache.insert(k, &a.d, nil, now, a)
+	e := b.cache.insert(k, &a.d, nil, now, a)
+	if e == nil {
+		a.d.ownMask() // running uncached: its mask must outlive the scratch
+	}
+	return &a.d, e
 }
 
 // missAlloc is what a cache miss allocates, in one piece: the decision, the
@@ -265,6 +269,7 @@ func (b *Bridge) revalidate(s *snapshot, in *portView, k *Key, e *cacheEntry, no
 	old := e.d.Load()
 	d := decide(s, k, in, nil)
 	if d.same(old) {
+		d.mask = old.mask // the same; and the subtable's, not a copy
 		b.cache.revalidations.Add(1)
 		e.d.Store(d)
 		return d, e

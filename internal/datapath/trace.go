@@ -289,7 +289,7 @@ func (b *Bridge) TraceKey(k Key, f Formatter) (*Trace, *Decision) {
 	d := decide(s, &k, in, tr)
 	d.result(tr)
 	if f != nil {
-		mf := Match{Mask: d.mask}
+		mf := Match{Mask: *d.mask}
 		for i := range mf.Key {
 			mf.Key[i] = k[i] & d.mask[i]
 		}
