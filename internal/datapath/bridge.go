@@ -115,8 +115,8 @@ type Bridge struct {
 	aging atomic.Uint32 // seconds
 	// agingOverride is spanning tree's short aging (seconds; 0 = none).
 	agingOverride atomic.Uint32
-	clock atomic.Uint32 // seconds since epoch, advanced by Tick
-	epoch time.Time
+	clock         atomic.Uint32 // seconds since epoch, advanced by Tick
+	epoch         time.Time
 
 	live    atomic.Pointer[liveTrace]
 	control atomic.Pointer[controlHolder]
