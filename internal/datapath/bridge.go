@@ -113,13 +113,14 @@ type Bridge struct {
 	fdb   *FDB
 	cache *flowCache
 	aging atomic.Uint32 // seconds
-	// agingOverride is spanning tree's short aging (seconds; 0 = none).
-	agingOverride atomic.Uint32
-	clock         atomic.Uint32 // seconds since epoch, advanced by Tick
-	epoch         time.Time
+	clock atomic.Uint32 // seconds since epoch, advanced by Tick
+	epoch time.Time
 
 	live    atomic.Pointer[liveTrace]
 	control atomic.Pointer[controlHolder]
+
+	// agingOverride is spanning tree's short aging (seconds; 0 = none).
+	agingOverride atomic.Uint32
 }
 
 // snapshot is what one decision reads: a consistent, immutable view of the
