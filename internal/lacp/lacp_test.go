@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard-net/switchyard/internal/errs"
 	"github.com/switchyard-net/switchyard/internal/packet"
 )
 
@@ -400,7 +401,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		t.Fatalf("port id 0: %v", err)
 	}
 	_ = a.AddMember(0, MemberConfig{Name: "x", PortID: 3}, time.Now())
-	if err := a.AddMember(1, MemberConfig{Name: "y", PortID: 3}, time.Now()); err == nil || !contains(err.Error(), "lacp-port-id 3") {
+	if err := a.AddMember(1, MemberConfig{Name: "y", PortID: 3}, time.Now()); err == nil || !contains(err.Error(), "lacp-port-id: 3 of member") {
 		t.Fatalf("duplicate port id: %v", err)
 	}
 	if _, err := ParseRate("medium"); err == nil || !contains(err.Error(), "fast, slow") {
@@ -408,6 +409,11 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 	}
 	if _, err := ParseMode("on"); err == nil || !contains(err.Error(), "active, passive") {
 		t.Fatalf("mode: %v", err)
+	}
+	// The errors are typed: field and allowed values for the front ends.
+	_, err := ParseRate("medium")
+	if e, ok := errs.As(err); !ok || e.Field != "lacp-rate" || e.Allowed != "fast, slow" || e.Kind != errs.Invalid {
+		t.Fatalf("untyped error %#v", err)
 	}
 }
 

@@ -603,14 +603,14 @@ func TestTimerValidation(t *testing.T) {
 		mod  func(*Config)
 		want string
 	}{
-		{func(c *Config) { c.HelloTime = 11 * time.Second }, "hello-time 11s is not valid; allowed whole seconds 1 s-10 s"},
-		{func(c *Config) { c.MaxAge = 41 * time.Second }, "max-age 41s"},
-		{func(c *Config) { c.ForwardDelay = 3 * time.Second }, "forward-delay 3s"},
+		{func(c *Config) { c.HelloTime = 11 * time.Second }, "hello-time: 11 s; allowed: whole seconds 1 s-10 s"},
+		{func(c *Config) { c.MaxAge = 41 * time.Second }, "max-age: 41 s"},
+		{func(c *Config) { c.ForwardDelay = 3 * time.Second }, "forward-delay: 3 s"},
 		{func(c *Config) { c.ForwardDelay, c.MaxAge = 4*time.Second, 20*time.Second }, "2 × (forward-delay − 1 s) ≥ max-age"},
 		{func(c *Config) { c.HelloTime, c.MaxAge, c.ForwardDelay = 10*time.Second, 6*time.Second, 4*time.Second }, "max-age ≥ 2 × (hello-time + 1 s)"},
-		{func(c *Config) { c.Priority = 1000 }, "stp-priority 1000 is not valid; allowed multiples of 4096 from 0 to 61440"},
-		{func(c *Config) { c.Address = packet.MAC{} }, "bridge address"},
-		{func(c *Config) { c.TxHoldCount = 11 }, "tx-hold-count 11"},
+		{func(c *Config) { c.Priority = 1000 }, "stp-priority: 1000; allowed: multiples of 4096 from 0 to 61440"},
+		{func(c *Config) { c.Address = packet.MAC{} }, "hwaddr: bridge address"},
+		{func(c *Config) { c.TxHoldCount = 11 }, "tx-hold-count: 11; allowed: 1-10"},
 	}
 	for _, cs := range cases {
 		c := base
@@ -629,7 +629,7 @@ func TestTimerValidation(t *testing.T) {
 		t.Errorf("port priority: %v", err)
 	}
 	pc = PortConfig{PathCost: 70000}
-	if err := pc.Validate(STP); err == nil || !strings.Contains(err.Error(), "stp-cost 70000 is not valid for stp; allowed 1-65535") {
+	if err := pc.Validate(STP); err == nil || !strings.Contains(err.Error(), "stp-cost: 70000; allowed: 1-65535 for stp") {
 		t.Errorf("cost: %v", err)
 	}
 	if err := pc.Validate(RSTP); err != nil {
