@@ -95,3 +95,14 @@ func (p *Port) transmitVNI() uint32 {
 	}
 	return 0
 }
+
+// EgressForm says whether the port carries vlan, and whether frames of it
+// leave tagged (a learning frame a bond sends for a host in vlan takes the
+// form the port's data frames have).
+func (p *Port) EgressForm(vlan uint16) (carries, tagged bool) {
+	v := p.b.snap.Load().port(p.no)
+	if v == nil || v.p != p {
+		return false, false
+	}
+	return v.st.member.Has(vlan & 0xfff), v.st.tagged.Has(vlan & 0xfff)
+}
