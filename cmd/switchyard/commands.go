@@ -47,11 +47,11 @@ func table(out io.Writer, header string, rows [][]string) {
 func cmdBridge(sub string, argv []string, out io.Writer) error {
 	switch sub {
 	case "add", "set":
-		p, err := parse("bridge "+sub, argv, bridgeFlags)
+		p, err := parse("bridge "+sub, argv, merge(bridgeFlags, bridgeSTPFlags))
 		if err != nil {
 			return err
 		}
-		if err := p.want(1, 1, "NAME [--fdb-aging SECONDS] [--fdb-max N] [--fdb-full-policy refuse|evict-oldest]"); err != nil {
+		if err := p.want(1, 1, "NAME [--fdb-aging SECONDS] [--fdb-max N] [--fdb-full-policy refuse|evict-oldest] [--stp on|off] [--rstp on|off] [--stp-priority N]"); err != nil {
 			return err
 		}
 		b := config.Bridge{Name: p.args[0], FDBFullPolicy: p.flags["fdb-full-policy"]}
@@ -78,8 +78,14 @@ func cmdBridge(sub string, argv []string, out io.Writer) error {
 				if !p.set["fdb-full-policy"] {
 					b.FDBFullPolicy = cur.FDBFullPolicy
 				}
+				if err := bridgeSTPSettings(p, &b, cur.BridgeSTP); err != nil {
+					return err
+				}
 			}
 			return c.SetBridge(b)
+		}
+		if err := bridgeSTPSettings(p, &b, config.BridgeSTP{}); err != nil {
+			return err
 		}
 		return c.AddBridge(b)
 	case "del":
@@ -171,11 +177,11 @@ func tunnelSettings(p *parsed) (*config.Tunnel, error) {
 func cmdPort(sub string, argv []string, out io.Writer) error {
 	switch sub {
 	case "add":
-		p, err := parse("port add", argv, merge(vlanFlags, tunnelFlags, flagSpec{"type": true, "netns": true, "peer": true, "ofport": true}))
+		p, err := parse("port add", argv, merge(vlanFlags, tunnelFlags, bondFlags, portSTPFlags, flagSpec{"type": true, "netns": true, "peer": true, "ofport": true}))
 		if err != nil {
 			return err
 		}
-		if err := p.want(2, 2, "BRIDGE NAME --type tap|system|internal|patch|vxlan|geneve|gre [flags]"); err != nil {
+		if err := p.want(2, 2, "BRIDGE NAME --type tap|system|internal|patch|vxlan|geneve|gre|bond [flags]"); err != nil {
 			return err
 		}
 		port := config.Port{Bridge: p.args[0], Name: p.args[1], Type: p.flags["type"], NetNS: p.flags["netns"], Peer: p.flags["peer"]}
@@ -189,6 +195,12 @@ func cmdPort(sub string, argv []string, out io.Writer) error {
 			return usagef("type: missing; allowed: %s", join(config.PortTypes))
 		}
 		if err := vlanSettings(p, &port); err != nil {
+			return err
+		}
+		if err := portSTPSettings(p, &port); err != nil {
+			return err
+		}
+		if err := bondSettings(p, &port); err != nil {
 			return err
 		}
 		switch port.Type {
@@ -205,7 +217,7 @@ func cmdPort(sub string, argv []string, out io.Writer) error {
 		}
 		return client(p).AddPort(port)
 	case "set":
-		p, err := parse("port set", argv, merge(vlanFlags, flagSpec{"vni-map": true}))
+		p, err := parse("port set", argv, merge(vlanFlags, portSTPFlags, flagSpec{"vni-map": true}))
 		if err != nil {
 			return err
 		}
@@ -244,6 +256,9 @@ func cmdPort(sub string, argv []string, out io.Writer) error {
 		}
 		if p.set["learning"] {
 			port.NoLearning = false
+		}
+		if err := portSTPSettings(p, &port); err != nil {
+			return err
 		}
 		if p.set["vni-map"] {
 			if port.Tunnel == nil {
@@ -503,6 +518,7 @@ func cmdShow(argv []string, out io.Writer) error {
 		fmt.Fprintf(out, "bridge %s: %d ports, FDB %d/%d entries (%d static), aging %ds, when full: %s\n",
 			b.Name, len(b.Ports), b.FDB.Entries, b.MaxLearned, b.FDB.Static, b.AgingSeconds, b.FullPolicy)
 		fmt.Fprintf(out, "  learned %d, moved %d, aged %d, evicted %d, refused %d\n", b.FDB.Learned, b.FDB.Moved, b.FDB.Aged, b.FDB.Evicted, b.FDB.Refused)
+		printSTP(out, b)
 		if len(b.Ports) > 0 {
 			var buf strings.Builder
 			portTable(&buf, b.Ports)

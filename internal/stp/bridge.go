@@ -266,11 +266,19 @@ func (b *Bridge) RemovePort(no uint16, now time.Time) Output {
 		if p == nil {
 			return
 		}
-		// Take it down first so the tree recomputes without it.
+		// Take it down first so the tree recomputes without it: the
+		// machines run with the port disabled (its role and state go),
+		// then role selection runs again over the ports that remain.
 		p.linkUp = false
 		b.linkChanged(p)
+		b.settle()
 		delete(b.ports, no)
 		b.order = slices.DeleteFunc(b.order, func(x uint16) bool { return x == no })
+		if b.cfg.Protocol == RSTP {
+			for _, q := range b.ports {
+				q.r.reselect, q.r.selected = true, false
+			}
+		}
 	})
 }
 

@@ -428,6 +428,41 @@ func TestTwoBridgesTwoLinks(t *testing.T) {
 	}
 }
 
+// Removing the root port (the daemon deletes it) makes the alternate the
+// root port at once in RSTP, and after the forward delays in STP.
+func TestRemoveRootPort(t *testing.T) {
+	for _, proto := range protocols {
+		t.Run(proto.String(), func(t *testing.T) {
+			n := newNet(t)
+			c := fastTimers(proto)
+			c.Priority, c.PrioritySet = 4096, true
+			n.bridge("b1", c)
+			n.bridge("b2", fastTimers(proto))
+			n.link(PortConfig{}, attach{0, 1}, attach{1, 1})
+			n.link(PortConfig{}, attach{0, 2}, attach{1, 2})
+			n.runUntil(30*time.Second, "converged", n.converged)
+			if st, r := n.bridges[1].PortState(2); st.Forwards() || r != RoleAlternate {
+				t.Fatalf("b2/2 %s %s", r, st)
+			}
+			n.segs[0].up = false
+			n.handle(1, n.bridges[1].RemovePort(1, n.now))
+			if proto == RSTP {
+				if st, r := n.bridges[1].PortState(2); r != RoleRoot || !st.Forwards() {
+					t.Fatalf("after removing the root port b2/2 is %s %s, want root forwarding at once", r, st)
+				}
+			}
+			took := n.runUntil(20*time.Second, "b2/2 root forwarding", func() bool {
+				st, r := n.bridges[1].PortState(2)
+				return st == Forwarding && r == RoleRoot
+			})
+			t.Logf("alternate took over %v after the root port was removed", took)
+			if s := n.bridges[1].Status(n.now); len(s.Ports) != 1 || s.RootPort != 2 {
+				t.Fatalf("status %+v", s)
+			}
+		})
+	}
+}
+
 func TestSelfLoopBackup(t *testing.T) {
 	// A bridge with two ports on one shared segment (a hub), plus a link to
 	// the root: one of the two ports is backup and discards.
