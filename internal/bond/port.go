@@ -74,9 +74,17 @@ func (p *Port) Bond() *Bond { return p.b }
 // the engine finishes the rest before Send.
 func (p *Port) Caps() datapath.Caps { return p.caps }
 
-// BindCounters receives the bond port's counters (frames no member may
-// carry are counted there as no-port drops).
-func (p *Port) BindCounters(c *datapath.Counters) { p.counters.Store(c) }
+// BindCounters receives the bond port's counters: frames no member may
+// carry are counted there as no-port drops, and the members' own drops
+// (send errors, full socket buffers) too.
+func (p *Port) BindCounters(c *datapath.Counters) {
+	p.counters.Store(c)
+	for _, m := range p.members {
+		if cb, ok := m.(datapath.CounterBinder); ok {
+			cb.BindCounters(c)
+		}
+	}
+}
 
 // Attach tells the device which bridge port it is (for the admission rules'
 // FDB lookups and the learning frames). Call it before the members start

@@ -469,7 +469,11 @@ func (a *Aggregator) actorState(m *member) State {
 	if len(a.members) > 1 {
 		s |= StateAggregation
 	}
-	if m.attached {
+	// An expired member (the partner went silent) does not claim to be in
+	// sync: a partner that stops distributing only on our Sync bit (Open
+	// vSwitch) takes the link out at once instead of a whole timeout
+	// later, so a one-way failure does not black-hole the other way.
+	if m.attached && m.status != Expired {
 		s |= StateSync
 		// Coupled control (6.4.15): collecting and distributing once the
 		// partner is in sync with us.

@@ -1,6 +1,7 @@
 package lacp
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -212,6 +213,15 @@ func TestSilentPartnerExpiresThenDefaults(t *testing.T) {
 	}
 	if s := p.a.Status().Members[1].Status; s != "expired" {
 		t.Fatalf("member status %q, want expired", s)
+	}
+	// A's LACPDUs on link 1 still reach B, and no longer claim sync: B
+	// stops using the link at once rather than a timeout later (the other
+	// direction of a one-way failure is not black-holed).
+	if p.b.MayEnable(1) {
+		t.Fatal("B still uses the link A expired")
+	}
+	if st := p.a.Status().Members[1].Actor.State; strings.Contains(strings.Join(st, " "), "synchronized") {
+		t.Fatalf("an expired member claims sync: %v", st)
 	}
 	p.runUntil(4*time.Second, "defaulted", func() bool { return p.a.Status().Members[1].Status == "defaulted" })
 	if !p.a.MayEnable(0) {
