@@ -371,7 +371,7 @@ func sumDrops(m map[string]uint64) (n uint64) {
 }
 
 func cmdVethAdd(argv []string, out io.Writer) error {
-	p, err := parse("veth add", argv, merge(vlanFlags, flagSpec{"netns": true, "bridge": true, "peer-name": true}))
+	p, err := parse("veth add", argv, merge(vlanFlags, portSTPFlags, flagSpec{"netns": true, "bridge": true, "peer-name": true}))
 	if err != nil {
 		return err
 	}
@@ -386,6 +386,9 @@ func cmdVethAdd(argv []string, out io.Writer) error {
 	}
 	r := api.VethRequest{Port: config.Port{Name: p.args[0], Bridge: p.flags["bridge"], NetNS: p.flags["netns"]}, PeerName: p.flags["peer-name"]}
 	if err := vlanSettings(p, &r.Port); err != nil {
+		return err
+	}
+	if err := portSTPSettings(p, &r.Port); err != nil {
 		return err
 	}
 	return client(p).AddVeth(r)

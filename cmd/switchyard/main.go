@@ -44,7 +44,7 @@ const usage = `switchyard — virtual switching and overlay networks
   switchyard port set BRIDGE NAME [VLAN flags] [--no-learning|--learning] [STP port flags]
   switchyard port del BRIDGE NAME
   switchyard port list BRIDGE
-  switchyard veth add NAME --netns NS --bridge BRIDGE [--peer-name IFNAME] [VLAN flags]
+  switchyard veth add NAME --netns NS --bridge BRIDGE [--peer-name IFNAME] [VLAN flags] [STP port flags]
   switchyard fdb show BRIDGE [--vlan VID]
   switchyard fdb add BRIDGE MAC PORT [--vlan VID] [--remote IP]
   switchyard fdb del BRIDGE MAC [--vlan VID]
