@@ -465,3 +465,84 @@ func TestRSTPOverTunnelPort(t *testing.T) {
 	t.Logf("veth down: B's VXLAN port root/forwarding %v later", b.changedAt(t, "vx0").Sub(fault).Round(time.Millisecond))
 	reach(t, vb, va)
 }
+
+// Two Switchyard bridges running RSTP and a Linux bridge (kernel STP, which
+// drops every BPDU whose version is not 0): our ports facing the kernel
+// migrate to Configuration BPDUs (tshark), between our bridges RST BPDUs
+// stay; with costs on the short scale (--stp-cost 2), S1 (4096) is root,
+// the kernel's port towards S2 blocks, a broadcast crosses each link once.
+func TestRSTPMigratesToKernelSTP(t *testing.T) {
+	testnet.RequireRoot(t)
+	needCmd(t, "tshark", "tcpdump", "bridge")
+	nsK := testnet.NewNS(t, "mk")
+	s1 := newSTPNode(t, "m1", "rstp", 4096, "02:00:00:00:70:01")
+	s2 := newSTPNode(t, "m2", "rstp", 8192, "02:00:00:00:70:02")
+	testnet.Veth(t, "k1", nsK, "s1k", s1.ns)
+	testnet.Veth(t, "k2", nsK, "s2k", s2.ns)
+	testnet.Veth(t, "s12", s1.ns, "s21", s2.ns)
+	capK, stopK := l2lab.Capture(t, nsK, "k2", "stp")
+	capS, stopS := l2lab.Capture(t, s1.ns, "s12", "stp")
+	kernelBridge(t, nsK, 12288, "02:00:00:00:70:03", "k1", "k2")
+	testnet.MustNS(t, nsK, "ip", "addr", "add", "198.18.66.3/24", "dev", "br0")
+	for _, n := range []struct {
+		node  *stpNode
+		ports []string
+	}{{s1, []string{"s1k", "s12"}}, {s2, []string{"s2k", "s21"}}} {
+		for _, p := range n.ports {
+			n.node.d.MustCLI("port", "add", "br0", p, "--type", "system", "--stp-cost", "2")
+		}
+	}
+	took := waitFor(t, 30*time.Second, "converged", func() error {
+		k := l2lab.KernelPortStates(t, nsK)
+		if k["k1"] != "forwarding" || k["k2"] != "blocking" {
+			return fmt.Errorf("kernel %v", k)
+		}
+		a, _, err := s1.states(t)
+		if err != nil {
+			return err
+		}
+		b, _, err := s2.states(t)
+		if err != nil {
+			return err
+		}
+		if a["s1k"] != "designated/forwarding" || a["s12"] != "designated/forwarding" || b["s21"] != "root/forwarding" || b["s2k"] != "designated/forwarding" {
+			return fmt.Errorf("S1 %v S2 %v", a, b)
+		}
+		return nil
+	})
+	t.Logf("converged %v after the ports were added: the kernel's k2 (towards S2) blocking, ours forwarding", took.Round(100*time.Millisecond))
+	if m := l2lab.KernelRootMAC(t, nsK, "br0"); m != "02:00:00:00:70:01" {
+		t.Fatalf("kernel's root %s, want S1", m)
+	}
+	_, st, _ := s2.states(t)
+	if p := stpPort(st, "s2k"); p == nil || p.SendRSTP {
+		t.Fatalf("S2's port towards the kernel still sends RST BPDUs: %+v", p)
+	}
+	if p := stpPort(st, "s21"); p == nil || !p.SendRSTP {
+		t.Fatalf("S2's port towards S1 does not send RST BPDUs: %+v", p)
+	}
+	got := countBroadcast(t, nsK, "198.18.66.255", map[string][2]string{"k1": {nsK, "k1"}, "k2": {nsK, "k2"}, "s12": {s1.ns, "s12"}})
+	t.Logf("one broadcast from the kernel bridge, frames seen in 3 s: %v", got)
+	// The kernel sends it out of k1 only (k2 blocks); S1 floods it to S2,
+	// which sends it to the kernel's blocked k2, which drops it.
+	if got["k1"] != 1 || got["s12"] != 1 || got["k2"] != 1 {
+		t.Fatalf("broadcast copies per link %v, want one each", got)
+	}
+	stopK()
+	stopS()
+	toKernel := l2lab.Tshark(t, capK, "stp && eth.src == 02:00:00:00:70:02", "stp.version", "stp.type", "stp.root.hw", "frame.len")
+	cfg := 0
+	for _, r := range toKernel {
+		if r[0] == "0" && r[1] == "0x00" && r[2] == "02:00:00:00:70:01" {
+			cfg++
+		}
+	}
+	if cfg < 2 {
+		t.Fatalf("S2 sent %d Configuration BPDUs towards the kernel: %v", cfg, toKernel)
+	}
+	between := l2lab.Tshark(t, capS, "stp && eth.src == 02:00:00:00:70:01", "stp.version", "stp.type")
+	if len(between) == 0 || between[len(between)-1][0] != "2" {
+		t.Fatalf("between our bridges: %v", between)
+	}
+	t.Logf("tshark: S2 → kernel %d Configuration BPDUs (version 0) of %d; S1 → S2 RST BPDUs (version 2), %d", cfg, len(toKernel), len(between))
+}
