@@ -15,6 +15,7 @@ import (
 	"github.com/switchyard-net/switchyard/internal/datapath"
 	"github.com/switchyard-net/switchyard/internal/netdev"
 	"github.com/switchyard-net/switchyard/internal/packet"
+	"github.com/switchyard-net/switchyard/internal/stp"
 )
 
 func newMemorySwitch(t *testing.T) *Switch {
@@ -288,5 +289,56 @@ func TestMemoryBond(t *testing.T) {
 	// port is refused.
 	if err := s.AddPort(config.Port{Bridge: "br0", Name: m1, Type: config.TypeTAP}); err == nil {
 		t.Fatal("a bond member was accepted as a port")
+	}
+}
+
+// What spanning tree asks is applied to the engine: a flush removes the
+// port's learned addresses, short aging reaches the bridge, a state change
+// reaches the port.
+func TestSTPOutputApplied(t *testing.T) {
+	s := newMemorySwitch(t)
+	ha, hb := uname("ha"), uname("hb")
+	must(t, s.AddBridge(config.Bridge{Name: "br0", BridgeSTP: config.BridgeSTP{STP: "stp", HWAddr: "02:00:00:00:0c:00"}}))
+	must(t, s.AddPort(config.Port{Bridge: "br0", Name: ha, Type: config.TypeTAP}))
+	must(t, s.AddPort(config.Port{Bridge: "br0", Name: hb, Type: config.TypeTAP}))
+	s.mu.Lock()
+	r := s.l2().stp["br0"]
+	dp := s.bridges["br0"].dp
+	s.mu.Unlock()
+	if r == nil {
+		t.Fatal("no spanning tree on br0")
+	}
+	eventually(t, 2*time.Second, "edge ports forwarding", func() error {
+		if p := stpPorts(s, "br0"); p[ha] != "designated/forwarding" || p[hb] != "designated/forwarding" {
+			return fmt.Errorf("%v", p)
+		}
+		return nil
+	})
+	injector(s, ha)(marker(packet.MAC{2, 0, 0, 0, 0xc, 1}, 1))
+	if _, ok := dp.LookupFDB([6]byte{2, 0, 0, 0, 0xc, 1}, 0); !ok {
+		t.Fatal("not learned")
+	}
+	s.mu.Lock()
+	no := s.ports[ha].bp.Number()
+	s.mu.Unlock()
+	r.mu.Lock()
+	sp := r.byDP[no]
+	r.mu.Unlock()
+	r.call(func(time.Time) stp.Output {
+		return stp.Output{Flushes: []uint16{sp.no}, AgingChanged: true, AgingTime: 4 * time.Second,
+			Changes: []stp.PortChange{{Port: sp.no, State: stp.Learning, Role: stp.RoleDesignated}}}
+	})
+	if _, ok := dp.LookupFDB([6]byte{2, 0, 0, 0, 0xc, 1}, 0); ok {
+		t.Fatal("flush did not remove the port's address")
+	}
+	if dp.AgingOverride() != 4*time.Second {
+		t.Fatalf("aging override %v", dp.AgingOverride())
+	}
+	if st := sp.bp.State(); st != datapath.StateLearning {
+		t.Fatalf("port state %s", st)
+	}
+	r.call(func(time.Time) stp.Output { return stp.Output{AgingChanged: true} })
+	if dp.AgingOverride() != 0 {
+		t.Fatal("short aging not ended")
 	}
 }
