@@ -88,6 +88,16 @@ func injector(s *Switch, name string) func(...[]byte) {
 	}
 }
 
+func countBPDUs(frames []netdev.Sent) int {
+	n := 0
+	for _, f := range frames {
+		if len(f.Frame) > 17 && f.Frame[0] == 0x01 && f.Frame[5] == 0 && f.Frame[14] == 0x42 {
+			n++
+		}
+	}
+	return n
+}
+
 func countMarkers(frames []netdev.Sent) int {
 	n := 0
 	for _, f := range frames {
@@ -285,8 +295,23 @@ func TestMemoryBond(t *testing.T) {
 	if st.Members[1].Counters.RxDropped != 1 || st.Members[0].Counters.TxPackets == 0 {
 		t.Fatalf("member counters %+v %+v", st.Members[0].Counters, st.Members[1].Counters)
 	}
-	// A bond setting change rebuilds the port; a member that is also a
-	// port is refused.
+	// Under RSTP the bond is one spanning tree port: its BPDUs leave on
+	// the active member; with no bridge behind it, it becomes an edge port
+	// and forwards.
+	d1.Take()
+	must(t, s.SetBridge(config.Bridge{Name: "br0", BridgeSTP: config.BridgeSTP{STP: "rstp"}}))
+	took := eventually(t, 8*time.Second, "bond port forwarding", func() error {
+		if p := stpPorts(s, "br0"); p["bond0"] != "designated/forwarding" {
+			return fmt.Errorf("%v", p)
+		}
+		return nil
+	})
+	t.Logf("bond port designated/forwarding %v after RSTP started (auto edge)", took.Round(10*time.Millisecond))
+	bpdus := countBPDUs(d1.Take())
+	if bpdus == 0 || countBPDUs(d2.Take()) != 0 {
+		t.Fatalf("%d BPDUs on the active member (and some on the backup?)", bpdus)
+	}
+	// A member that is also a port is refused.
 	if err := s.AddPort(config.Port{Bridge: "br0", Name: m1, Type: config.TypeTAP}); err == nil {
 		t.Fatal("a bond member was accepted as a port")
 	}
