@@ -22,7 +22,7 @@ import (
 var bridgeFlags = flagSpec{"fdb-aging": true, "fdb-max": true, "fdb-full-policy": true, "flow-cache-max": true}
 
 // bridgeUsage is bridge add/set's argument synopsis.
-const bridgeUsage = "NAME [--fdb-aging SECONDS] [--fdb-max N] [--fdb-full-policy refuse|evict-oldest] [--flow-cache-max N]"
+const bridgeUsage = "NAME [--fdb-aging SECONDS] [--fdb-max N] [--fdb-full-policy refuse|evict-oldest] [--flow-cache-max N] [--stp on|off] [--rstp on|off] [--stp-priority N]"
 
 var vlanFlags = flagSpec{"vlan": true, "trunk": true, "native-vlan": true, "native-tagged": false, "no-learning": false, "learning": false}
 
@@ -51,7 +51,7 @@ func table(out io.Writer, header string, rows [][]string) {
 func cmdBridge(sub string, argv []string, out io.Writer) error {
 	switch sub {
 	case "add", "set":
-		p, err := parse("bridge "+sub, argv, bridgeFlags)
+		p, err := parse("bridge "+sub, argv, merge(bridgeFlags, bridgeSTPFlags))
 		if err != nil {
 			return err
 		}
@@ -88,6 +88,9 @@ func cmdBridge(sub string, argv []string, out io.Writer) error {
 			if *f.dst, err = p.intFlag(f.flag, f.allowed); err != nil {
 				return err
 			}
+		}
+		if err := bridgeSTPSettings(p, &b, b.BridgeSTP); err != nil {
+			return err
 		}
 		if sub == "set" {
 			return c.SetBridge(b)
@@ -182,11 +185,11 @@ func tunnelSettings(p *parsed) (*config.Tunnel, error) {
 func cmdPort(sub string, argv []string, out io.Writer) error {
 	switch sub {
 	case "add":
-		p, err := parse("port add", argv, merge(vlanFlags, tunnelFlags, flagSpec{"type": true, "netns": true, "peer": true, "ofport": true}))
+		p, err := parse("port add", argv, merge(vlanFlags, tunnelFlags, bondFlags, portSTPFlags, flagSpec{"type": true, "netns": true, "peer": true, "ofport": true}))
 		if err != nil {
 			return err
 		}
-		if err := p.want(2, 2, "BRIDGE NAME --type tap|system|internal|patch|vxlan|geneve|gre [flags]"); err != nil {
+		if err := p.want(2, 2, "BRIDGE NAME --type tap|system|internal|patch|vxlan|geneve|gre|bond [flags]"); err != nil {
 			return err
 		}
 		port := config.Port{Bridge: p.args[0], Name: p.args[1], Type: p.flags["type"], NetNS: p.flags["netns"], Peer: p.flags["peer"]}
@@ -200,6 +203,12 @@ func cmdPort(sub string, argv []string, out io.Writer) error {
 			return usagef("type: missing; allowed: %s", join(config.PortTypes))
 		}
 		if err := vlanSettings(p, &port); err != nil {
+			return err
+		}
+		if err := portSTPSettings(p, &port); err != nil {
+			return err
+		}
+		if err := bondSettings(p, &port); err != nil {
 			return err
 		}
 		switch port.Type {
@@ -216,7 +225,7 @@ func cmdPort(sub string, argv []string, out io.Writer) error {
 		}
 		return client(p).AddPort(port)
 	case "set":
-		p, err := parse("port set", argv, merge(vlanFlags, flagSpec{"vni-map": true}))
+		p, err := parse("port set", argv, merge(vlanFlags, portSTPFlags, flagSpec{"vni-map": true}))
 		if err != nil {
 			return err
 		}
@@ -255,6 +264,9 @@ func cmdPort(sub string, argv []string, out io.Writer) error {
 		}
 		if p.set["learning"] {
 			port.NoLearning = false
+		}
+		if err := portSTPSettings(p, &port); err != nil {
+			return err
 		}
 		if p.set["vni-map"] {
 			if port.Tunnel == nil {
@@ -367,7 +379,7 @@ func sumDrops(m map[string]uint64) (n uint64) {
 }
 
 func cmdVethAdd(argv []string, out io.Writer) error {
-	p, err := parse("veth add", argv, merge(vlanFlags, flagSpec{"netns": true, "bridge": true, "peer-name": true}))
+	p, err := parse("veth add", argv, merge(vlanFlags, portSTPFlags, flagSpec{"netns": true, "bridge": true, "peer-name": true}))
 	if err != nil {
 		return err
 	}
@@ -382,6 +394,9 @@ func cmdVethAdd(argv []string, out io.Writer) error {
 	}
 	r := api.VethRequest{Port: config.Port{Name: p.args[0], Bridge: p.flags["bridge"], NetNS: p.flags["netns"]}, PeerName: p.flags["peer-name"]}
 	if err := vlanSettings(p, &r.Port); err != nil {
+		return err
+	}
+	if err := portSTPSettings(p, &r.Port); err != nil {
 		return err
 	}
 	return client(p).AddVeth(r)
@@ -514,6 +529,7 @@ func cmdShow(argv []string, out io.Writer) error {
 		fmt.Fprintf(out, "bridge %s: %d ports, FDB %d/%d entries (%d static), aging %ds, when full: %s\n",
 			b.Name, len(b.Ports), b.FDB.Entries, b.MaxLearned, b.FDB.Static, b.AgingSeconds, b.FullPolicy)
 		fmt.Fprintf(out, "  learned %d, moved %d, aged %d, evicted %d, refused %d\n", b.FDB.Learned, b.FDB.Moved, b.FDB.Aged, b.FDB.Evicted, b.FDB.Refused)
+		printSTP(out, b)
 		if len(b.Ports) > 0 {
 			var buf strings.Builder
 			portTable(&buf, b.Ports)

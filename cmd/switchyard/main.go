@@ -32,14 +32,19 @@ const usage = `switchyard — virtual switching and overlay networks
 
   switchyard daemon [--state-dir DIR] [--socket PATH] [--log-level debug|info|warn] [--offload on|off] [--devices os|memory]
   switchyard bridge add|set NAME [--fdb-aging SECONDS] [--fdb-max N] [--fdb-full-policy refuse|evict-oldest] [--flow-cache-max N]
+        [--stp on|off] [--rstp on|off] [--stp-priority N] [--stp-hello-time S] [--stp-max-age S]
+        [--stp-forward-delay S] [--hwaddr MAC]
   switchyard bridge del NAME
   switchyard bridge list
   switchyard port add BRIDGE NAME --type tap|system|internal|patch|vxlan|geneve|gre
         [--netns NS] [--peer NAME] [--ofport N] [VLAN flags] [--no-learning] [tunnel flags]
-  switchyard port set BRIDGE NAME [VLAN flags] [--no-learning|--learning]
+        [--type bond --members IF,IF[,...] [--bond-mode active-backup|balance-slb|balance-tcp]
+         [--lacp off|active|passive] [--lacp-rate fast|slow] [--lacp-fallback-ab on|off]
+         [--updelay MS] [--downdelay MS]] [STP port flags]
+  switchyard port set BRIDGE NAME [VLAN flags] [--no-learning|--learning] [STP port flags]
   switchyard port del BRIDGE NAME
   switchyard port list BRIDGE
-  switchyard veth add NAME --netns NS --bridge BRIDGE [--peer-name IFNAME] [VLAN flags]
+  switchyard veth add NAME --netns NS --bridge BRIDGE [--peer-name IFNAME] [VLAN flags] [STP port flags]
   switchyard fdb show BRIDGE [--vlan VID]
   switchyard fdb add BRIDGE MAC PORT [--vlan VID] [--remote IP]
   switchyard fdb del BRIDGE MAC [--vlan VID]
@@ -51,6 +56,7 @@ const usage = `switchyard — virtual switching and overlay networks
   switchyard trace BRIDGE 'in_port=PORT,FIELD=VALUE,…' [--packet HEX]
   switchyard trace --live BRIDGE PORT [--count N]
   switchyard dpctl dump-flows [BRIDGE]
+  switchyard bond show [BOND]
   switchyard show
   switchyard stats [BRIDGE [PORT]]
   switchyard lab up [--hosts N] [--tenants T] [--vms-per-host V] [--encap vxlan|geneve|gre]
@@ -61,6 +67,7 @@ VLAN flags:   --vlan VID | --trunk VIDS [--native-vlan VID] [--native-tagged]
 Tunnel flags: --local IP (--remote IP[,IP...] | --group IP --dev IFNAME)
               [--vni N | --vni-map VLAN:VNI,...] [--dst-port P] [--src-port-range LOW-HIGH]
               [--udp-csum on|off] [--ttl N] [--tos N|inherit]
+STP port flags: [--stp-cost N] [--stp-priority N] [--edge on|off|auto] [--bpdu-guard on|off] [--root-guard on|off]
 Every command takes --socket PATH (or SWITCHYARD_SOCKET); read commands take --json.
 `
 
@@ -151,6 +158,12 @@ func dispatch(argv []string, out io.Writer) error {
 			return err
 		}
 		return cmdDpctl(s, r, out)
+	case "bond":
+		s, r, err := sub()
+		if err != nil {
+			return err
+		}
+		return cmdBond(s, r, out)
 	}
 	return usagef("unknown command %q; see `switchyard help`", cmd)
 }

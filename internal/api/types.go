@@ -4,9 +4,12 @@ package api
 
 import (
 	"fmt"
+	"time"
 
+	"github.com/switchyard-net/switchyard/internal/bond"
 	"github.com/switchyard-net/switchyard/internal/config"
 	"github.com/switchyard-net/switchyard/internal/datapath"
+	"github.com/switchyard-net/switchyard/internal/stp"
 )
 
 // Error is the body of every failed request:
@@ -61,6 +64,33 @@ type PortStatus struct {
 	Overhead int                `json:"overhead,omitempty"` // tunnel ports: encapsulation bytes
 	Offloads []string           `json:"offloads,omitempty"` // vnet-hdr, csum, tso4, tso6, uso, udp-gso, udp-gro
 	Stats    datapath.PortStats `json:"stats"`
+
+	// SpanningTree is the port's role and state when its bridge runs
+	// spanning tree; BondStatus a bond port's members, LACP and buckets
+	// (`bond show`).
+	SpanningTree *STPPortStatus `json:"spanning_tree,omitempty"`
+	BondStatus   *bond.Status   `json:"bond_status,omitempty"`
+}
+
+// STPStatus is a bridge's spanning tree: protocol, bridge and root IDs,
+// timers, topology changes, and its ports.
+type STPStatus struct {
+	stp.Status
+	// RootPortName names the root port (empty on the root bridge).
+	RootPortName string          `json:"root_port_name,omitempty"`
+	Ports        []STPPortStatus `json:"ports"`
+	// RxQueueDropped counts BPDUs dropped because the control queue was
+	// full (a BPDU flood).
+	RxQueueDropped uint64 `json:"rx_queue_dropped"`
+}
+
+// STPPortStatus is one port's spanning tree role, state, designated
+// priority vector and counters (BPDUs, guards), with its name and the time
+// of its last role or state change.
+type STPPortStatus struct {
+	stp.PortStatus
+	Name      string    `json:"name"`
+	ChangedAt time.Time `json:"changed_at,omitzero"`
 }
 
 // BridgeStatus is a bridge's configuration, ports and FDB counters.
@@ -74,6 +104,8 @@ type BridgeStatus struct {
 	Cache datapath.CacheStats `json:"cache"`
 	Rules int                 `json:"rules"`
 	Ports []PortStatus        `json:"ports"`
+	// SpanningTree is the bridge's spanning tree, when it runs one.
+	SpanningTree *STPStatus `json:"spanning_tree,omitempty"`
 }
 
 // Show is the answer of GET /v1/show.

@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/switchyard-net/switchyard/internal/errs"
 	"github.com/switchyard-net/switchyard/internal/lacp"
 	"github.com/switchyard-net/switchyard/internal/packet"
 )
@@ -50,6 +51,12 @@ func (m Mode) String() string {
 	return fmt.Sprintf("mode(%d)", m)
 }
 
+// Allowed-value texts of the bond settings.
+const (
+	AllowedModes = "active-backup, balance-slb, balance-tcp"
+	AllowedLACP  = "off, active, passive"
+)
+
 // ParseMode parses a bond mode name.
 func ParseMode(s string) (Mode, error) {
 	for i, n := range modeNames {
@@ -60,7 +67,7 @@ func ParseMode(s string) (Mode, error) {
 	if s == "" {
 		return ActiveBackup, nil
 	}
-	return 0, fmt.Errorf("bond-mode %q is not valid; allowed active-backup, balance-slb, balance-tcp", s)
+	return 0, errs.Invalidf("bond-mode", AllowedModes, "%q", s)
 }
 
 // LACPMode is off, active or passive.
@@ -93,7 +100,7 @@ func ParseLACPMode(s string) (LACPMode, error) {
 	case "passive":
 		return LACPPassive, nil
 	}
-	return 0, fmt.Errorf("lacp %q is not valid; allowed off, active, passive", s)
+	return 0, errs.Invalidf("lacp", AllowedLACP, "%q", s)
 }
 
 // Defaults and limits, as in Open vSwitch.
@@ -163,48 +170,48 @@ type MemberConfig struct {
 // at fault.
 func (c *Config) Validate(members []MemberConfig) error {
 	if c.Mode > BalanceTCP {
-		return fmt.Errorf("bond-mode %d is not valid; allowed active-backup, balance-slb, balance-tcp", c.Mode)
+		return errs.Invalidf("bond-mode", AllowedModes, "mode %d", c.Mode)
 	}
 	if c.LACP > LACPPassive {
-		return fmt.Errorf("lacp %d is not valid; allowed off, active, passive", c.LACP)
+		return errs.Invalidf("lacp", AllowedLACP, "mode %d", c.LACP)
 	}
 	if c.Mode == BalanceTCP && c.LACP == LACPOff {
-		return fmt.Errorf("bond-mode balance-tcp needs LACP; set lacp to active or passive, or use balance-slb or active-backup")
+		return errs.Invalidf("bond-mode", "active-backup or balance-slb without LACP; balance-tcp with lacp active or passive", "balance-tcp needs LACP; set lacp to active or passive, or use balance-slb or active-backup")
 	}
 	if c.LACP == LACPOff && (c.LACPFallbackAB || c.LACPRate != lacp.Slow) {
-		return fmt.Errorf("lacp-rate and lacp-fallback-ab need lacp active or passive")
+		return errs.Invalidf("lacp", "active, passive (lacp-rate and lacp-fallback-ab need LACP)", "lacp-rate and lacp-fallback-ab need lacp active or passive")
 	}
 	if c.LACP != LACPOff && (c.SystemID.IsZero() || c.SystemID.IsMulticast()) {
-		return fmt.Errorf("lacp-system-id %s is not valid; want a non-zero unicast MAC address (the bridge's)", c.SystemID)
+		return errs.Invalidf("lacp-system-id", "a non-zero unicast MAC address (the bridge's)", "%s", c.SystemID)
 	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 	}{{"updelay", c.UpDelay}, {"downdelay", c.DownDelay}} {
 		if d.v < 0 || d.v > MaxDelay {
-			return fmt.Errorf("%s %d ms is not valid; allowed 0-%d ms", d.name, d.v.Milliseconds(), MaxDelay.Milliseconds())
+			return errs.Invalidf(d.name, fmt.Sprintf("0-%d ms", MaxDelay.Milliseconds()), "%d ms", d.v.Milliseconds())
 		}
 	}
 	if c.RebalanceInterval > 0 && c.RebalanceInterval < MinRebalanceInterval {
-		return fmt.Errorf("bond-rebalance-interval %d ms is not valid; allowed 0 (off) or at least %d ms", c.RebalanceInterval.Milliseconds(), MinRebalanceInterval.Milliseconds())
+		return errs.Invalidf("bond-rebalance-interval", fmt.Sprintf("0 (the default, 10 s), negative (off), or at least %d ms", MinRebalanceInterval.Milliseconds()), "%d ms", c.RebalanceInterval.Milliseconds())
 	}
 	if len(members) < 2 || len(members) > MaxMembers {
-		return fmt.Errorf("members: a bond has 2-%d members, not %d", MaxMembers, len(members))
+		return errs.Invalidf("members", fmt.Sprintf("2-%d interface names", MaxMembers), "a bond has 2-%d members, not %d", MaxMembers, len(members))
 	}
 	seen := map[string]bool{}
 	primary := c.Primary == ""
 	for _, m := range members {
 		if m.Name == "" {
-			return fmt.Errorf("members: a member has no name")
+			return errs.Invalidf("members", "interface names", "a member has no name")
 		}
 		if seen[m.Name] {
-			return fmt.Errorf("members: %q is listed twice", m.Name)
+			return errs.Invalidf("members", "distinct interface names", "%q is listed twice", m.Name)
 		}
 		seen[m.Name] = true
 		primary = primary || m.Name == c.Primary
 	}
 	if !primary {
-		return fmt.Errorf("bond-primary %q is not a member of bond %q", c.Primary, c.Name)
+		return errs.Invalidf("bond-primary", "a member of the bond", "%q is not a member of bond %q", c.Primary, c.Name)
 	}
 	return nil
 }

@@ -57,11 +57,11 @@ func TestValidateNamesTheField(t *testing.T) {
 		want string
 	}{
 		{Config{Mode: BalanceTCP}, 2, "balance-tcp needs LACP"},
-		{Config{UpDelay: -time.Millisecond}, 2, "updelay -1 ms"},
+		{Config{UpDelay: -time.Millisecond}, 2, "updelay: -1 ms; allowed: 0-3600000 ms"},
 		{Config{DownDelay: 2 * time.Hour}, 2, "downdelay"},
-		{Config{RebalanceInterval: 10 * time.Millisecond}, 2, "bond-rebalance-interval 10 ms"},
+		{Config{RebalanceInterval: 10 * time.Millisecond}, 2, "bond-rebalance-interval: 10 ms"},
 		{Config{}, 1, "members: a bond has 2-32 members, not 1"},
-		{Config{Primary: "eth9"}, 2, `bond-primary "eth9"`},
+		{Config{Primary: "eth9"}, 2, `bond-primary: "eth9"`},
 		{Config{LACP: LACPActive}, 2, "lacp-system-id"},
 		{Config{LACPFallbackAB: true}, 2, "need lacp active or passive"},
 	}

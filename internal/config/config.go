@@ -14,6 +14,7 @@ import (
 
 	"github.com/switchyard-net/switchyard/internal/datapath"
 	"github.com/switchyard-net/switchyard/internal/errs"
+	"github.com/switchyard-net/switchyard/internal/packet"
 )
 
 // Port types.
@@ -28,7 +29,7 @@ const (
 )
 
 // PortTypes lists the port types, for error messages.
-var PortTypes = []string{TypeTAP, TypeSystem, TypeInternal, TypePatch, TypeVXLAN, TypeGeneve, TypeGRE}
+var PortTypes = []string{TypeTAP, TypeSystem, TypeInternal, TypePatch, TypeVXLAN, TypeGeneve, TypeGRE, TypeBond}
 
 // Config is the whole desired state of a switch.
 type Config struct {
@@ -48,6 +49,8 @@ type Bridge struct {
 	FDBFullPolicy string `json:"fdb_full_policy,omitempty"`
 	// FlowCacheMax bounds the decision cache (0 = default, 65536).
 	FlowCacheMax int `json:"flow_cache_max,omitempty"`
+
+	BridgeSTP // spanning tree (l2.go)
 }
 
 // Port is a port's configuration.
@@ -77,6 +80,11 @@ type Port struct {
 	NoLearning   bool   `json:"no_learning,omitempty"`
 
 	Tunnel *Tunnel `json:"tunnel,omitempty"`
+
+	// Bond holds a bond port's members and settings (type bond; l2.go).
+	Bond *Bond `json:"bond,omitempty"`
+
+	PortSTP // spanning tree (l2.go)
 }
 
 // Tunnel is a tunnel port's configuration (vxlan, geneve, gre).
@@ -126,6 +134,7 @@ func (c *Config) Clone() *Config {
 			t.Remotes = append([]string(nil), p.Tunnel.Remotes...)
 			pp.Tunnel = &t
 		}
+		pp.Bond = p.Bond.clone()
 		n.Ports[k] = &pp
 	}
 	n.FDB = append([]StaticFDB(nil), c.FDB...)
@@ -221,6 +230,9 @@ func (c *Config) Validate() error {
 		if _, err := b.DatapathConfig(); err != nil {
 			return err
 		}
+		if _, _, err := b.STPConfig(packet.MAC{}); err != nil {
+			return err
+		}
 	}
 	var names []string
 	for n := range c.Ports {
@@ -286,7 +298,7 @@ func (c *Config) validatePort(p *Port) error {
 		return errf("bridge", "an existing bridge", "bridge %q of port %q does not exist", p.Bridge, p.Name)
 	}
 	switch p.Type {
-	case TypeTAP, TypeSystem, TypeInternal, TypePatch, TypeVXLAN, TypeGeneve, TypeGRE:
+	case TypeTAP, TypeSystem, TypeInternal, TypePatch, TypeVXLAN, TypeGeneve, TypeGRE, TypeBond:
 	default:
 		return errf("type", strings.Join(PortTypes, ", "), "%q", p.Type)
 	}
@@ -333,6 +345,9 @@ func (c *Config) validatePort(p *Port) error {
 	}
 	if p.OFPort < 0 || p.OFPort > datapath.MaxOFPort {
 		return errf("ofport", fmt.Sprintf("1-%d", datapath.MaxOFPort), "%d", p.OFPort)
+	}
+	if err := c.validateL2(p); err != nil {
+		return err
 	}
 	_, err := p.DatapathConfig()
 	return err

@@ -118,6 +118,9 @@ type Bridge struct {
 
 	live    atomic.Pointer[liveTrace]
 	control atomic.Pointer[controlHolder]
+
+	// agingOverride is spanning tree's short aging (seconds; 0 = none).
+	agingOverride atomic.Uint32
 }
 
 // snapshot is what one decision reads: a consistent, immutable view of the
@@ -272,7 +275,7 @@ func (b *Bridge) SetFDBEvents(e FDBEvents) { b.fdb.setEvents(e) }
 func (b *Bridge) Tick(now time.Time) {
 	sec := uint32(now.Sub(b.epoch) / time.Second)
 	b.clock.Store(sec)
-	b.fdb.expire(sec, b.aging.Load())
+	b.fdb.expire(sec, b.effectiveAging())
 	b.cache.sweep(sec)
 	b.expireRules(now, sec)
 }
@@ -513,8 +516,8 @@ func (p *Port) SetConfig(cfg PortConfig) error {
 	defer p.b.mu.Unlock()
 	old := p.st
 	p.st = compile(cfg)
-	p.b.publishLocked()
 	p.st.state = old.state
+	p.b.publishLocked()
 	if old.member != p.st.member {
 		p.b.fdb.flush(int(p.no), -1, false)
 	}

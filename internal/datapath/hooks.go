@@ -103,11 +103,18 @@ func (r *portReceiver) Receive(pkts []*Packet) { r.p.receive(&r.rx, pkts) }
 
 // Transmit sends frames out of the port's device as they are (a control
 // plane's BPDUs, LACPDUs, gratuitous frames), bypassing the pipeline. It
-// may be called from any goroutine.
+// may be called from any goroutine. A tunnel port sends them with its VNI;
+// a patch port hands them to the peer bridge's control handler, as
+// received on the peer port.
 func (p *Port) Transmit(frames ...[]byte) {
-	if _, patch := p.dev.(*Patch); patch || len(frames) == 0 {
+	if len(frames) == 0 {
 		return
 	}
+	if pt, patch := p.dev.(*Patch); patch {
+		p.transmitPatch(pt, frames)
+		return
+	}
+	vni := p.transmitVNI()
 	t := txPool.Get().(*txScratch)
 	outs := t.outs[:0]
 	for i, f := range frames {
@@ -117,7 +124,7 @@ func (p *Port) Transmit(frames ...[]byte) {
 		pk := t.pkts[i]
 		growBuf(pk, len(f))
 		pk.SetData(f)
-		outs = append(outs, Out{Pkt: pk})
+		outs = append(outs, Out{Pkt: pk, VNI: vni})
 	}
 	if tp := p.tap.Load(); tp != nil {
 		tp.t.Sent(p, outs)

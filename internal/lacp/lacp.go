@@ -1,11 +1,11 @@
 package lacp
 
 import (
-	"fmt"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/switchyard-net/switchyard/internal/errs"
 	"github.com/switchyard-net/switchyard/internal/packet"
 )
 
@@ -46,7 +46,7 @@ func ParseMode(s string) (Mode, error) {
 	case "passive":
 		return Passive, nil
 	}
-	return 0, fmt.Errorf("lacp %q is not valid; allowed active, passive", s)
+	return 0, errs.Invalidf("lacp", "active, passive", "%q", s)
 }
 
 // Rate is the LACPDU rate the actor asks its partner for: fast (every 1 s,
@@ -74,7 +74,7 @@ func ParseRate(s string) (Rate, error) {
 	case "fast":
 		return Fast, nil
 	}
-	return 0, fmt.Errorf("lacp-rate %q is not valid; allowed fast, slow", s)
+	return 0, errs.Invalidf("lacp-rate", "fast, slow", "%q", s)
 }
 
 // Config is the LACP configuration of one bond (Open vSwitch's port
@@ -104,13 +104,13 @@ type Config struct {
 // Validate checks the configuration and names the field at fault.
 func (c *Config) Validate() error {
 	if c.SystemID.IsZero() || c.SystemID.IsMulticast() {
-		return fmt.Errorf("lacp-system-id %s is not valid; want a non-zero unicast MAC address", c.SystemID)
+		return errs.Invalidf("lacp-system-id", "a non-zero unicast MAC address (the bridge's)", "%s", c.SystemID)
 	}
 	if c.Mode > Passive {
-		return fmt.Errorf("lacp mode %d is not valid; allowed active, passive", c.Mode)
+		return errs.Invalidf("lacp", "active, passive", "mode %d", c.Mode)
 	}
 	if c.Rate > Fast {
-		return fmt.Errorf("lacp-rate %d is not valid; allowed fast, slow", c.Rate)
+		return errs.Invalidf("lacp-rate", "fast, slow", "rate %d", c.Rate)
 	}
 	return nil
 }
@@ -137,10 +137,10 @@ type MemberConfig struct {
 // Validate checks the configuration and names the field at fault.
 func (c *MemberConfig) Validate() error {
 	if c.PortID == 0 {
-		return fmt.Errorf("lacp-port-id 0 is not valid for member %q; allowed 1-65535", c.Name)
+		return errs.Invalidf("lacp-port-id", "1-65535", "0 for member %q", c.Name)
 	}
 	if c.MAC.IsMulticast() {
-		return fmt.Errorf("mac %s of member %q is not valid; want a unicast address", c.MAC, c.Name)
+		return errs.Invalidf("mac", "a unicast MAC address", "%s of member %q", c.MAC, c.Name)
 	}
 	return nil
 }
@@ -275,10 +275,10 @@ func (a *Aggregator) AddMember(id int, cfg MemberConfig, now time.Time) error {
 	defer a.mu.Unlock()
 	for _, m := range a.members {
 		if m.id == id {
-			return fmt.Errorf("member %d (%q) is already in bond %q", id, m.cfg.Name, a.cfg.Name)
+			return errs.Existsf("members", "member %d (%q) is already in bond %q", id, m.cfg.Name, a.cfg.Name)
 		}
 		if m.cfg.PortID == cfg.PortID {
-			return fmt.Errorf("lacp-port-id %d of member %q is already used by member %q; port IDs are unique in a bond", cfg.PortID, cfg.Name, m.cfg.Name)
+			return errs.Invalidf("lacp-port-id", "1-65535, unique in the bond", "%d of member %q is already used by member %q", cfg.PortID, cfg.Name, m.cfg.Name)
 		}
 	}
 	m := &member{id: id, cfg: cfg}
@@ -469,7 +469,11 @@ func (a *Aggregator) actorState(m *member) State {
 	if len(a.members) > 1 {
 		s |= StateAggregation
 	}
-	if m.attached {
+	// An expired member (the partner went silent) does not claim to be in
+	// sync: a partner that stops distributing only on our Sync bit (Open
+	// vSwitch) takes the link out at once instead of a whole timeout
+	// later, so a one-way failure does not black-hole the other way.
+	if m.attached && m.status != Expired {
 		s |= StateSync
 		// Coupled control (6.4.15): collecting and distributing once the
 		// partner is in sync with us.

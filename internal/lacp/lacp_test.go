@@ -1,9 +1,11 @@
 package lacp
 
 import (
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/switchyard-net/switchyard/internal/errs"
 	"github.com/switchyard-net/switchyard/internal/packet"
 )
 
@@ -212,6 +214,15 @@ func TestSilentPartnerExpiresThenDefaults(t *testing.T) {
 	if s := p.a.Status().Members[1].Status; s != "expired" {
 		t.Fatalf("member status %q, want expired", s)
 	}
+	// A's LACPDUs on link 1 still reach B, and no longer claim sync: B
+	// stops using the link at once rather than a timeout later (the other
+	// direction of a one-way failure is not black-holed).
+	if p.b.MayEnable(1) {
+		t.Fatal("B still uses the link A expired")
+	}
+	if st := p.a.Status().Members[1].Actor.State; strings.Contains(strings.Join(st, " "), "synchronized") {
+		t.Fatalf("an expired member claims sync: %v", st)
+	}
 	p.runUntil(4*time.Second, "defaulted", func() bool { return p.a.Status().Members[1].Status == "defaulted" })
 	if !p.a.MayEnable(0) {
 		t.Fatal("member 0 left")
@@ -400,7 +411,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		t.Fatalf("port id 0: %v", err)
 	}
 	_ = a.AddMember(0, MemberConfig{Name: "x", PortID: 3}, time.Now())
-	if err := a.AddMember(1, MemberConfig{Name: "y", PortID: 3}, time.Now()); err == nil || !contains(err.Error(), "lacp-port-id 3") {
+	if err := a.AddMember(1, MemberConfig{Name: "y", PortID: 3}, time.Now()); err == nil || !contains(err.Error(), "lacp-port-id: 3 of member") {
 		t.Fatalf("duplicate port id: %v", err)
 	}
 	if _, err := ParseRate("medium"); err == nil || !contains(err.Error(), "fast, slow") {
@@ -408,6 +419,11 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 	}
 	if _, err := ParseMode("on"); err == nil || !contains(err.Error(), "active, passive") {
 		t.Fatalf("mode: %v", err)
+	}
+	// The errors are typed: field and allowed values for the front ends.
+	_, err := ParseRate("medium")
+	if e, ok := errs.As(err); !ok || e.Field != "lacp-rate" || e.Allowed != "fast, slow" || e.Kind != errs.Invalid {
+		t.Fatalf("untyped error %#v", err)
 	}
 }
 

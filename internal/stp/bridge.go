@@ -1,10 +1,11 @@
 package stp
 
 import (
-	"fmt"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/switchyard-net/switchyard/internal/errs"
 )
 
 // PortCounters are one port's spanning tree counters.
@@ -231,7 +232,7 @@ func (b *Bridge) portCost(p *port) uint32 {
 // AddPort adds port no (1-4095) with its link down.
 func (b *Bridge) AddPort(no uint16, cfg PortConfig, now time.Time) (Output, error) {
 	if no == 0 || no > 4095 {
-		return Output{}, fmt.Errorf("port number %d is not valid for spanning tree; allowed 1-4095", no)
+		return Output{}, errs.Invalidf("port", "port numbers 1-4095 for spanning tree", "%d", no)
 	}
 	if err := cfg.Validate(b.Config().Protocol); err != nil {
 		return Output{}, err
@@ -239,7 +240,7 @@ func (b *Bridge) AddPort(no uint16, cfg PortConfig, now time.Time) (Output, erro
 	var err error
 	out := b.call(now, func() {
 		if _, dup := b.ports[no]; dup {
-			err = fmt.Errorf("port %d is already on the spanning tree bridge", no)
+			err = errs.Existsf("port", "port %d is already on the spanning tree bridge", no)
 			return
 		}
 		cfg = cfg.withDefaults()
@@ -265,11 +266,19 @@ func (b *Bridge) RemovePort(no uint16, now time.Time) Output {
 		if p == nil {
 			return
 		}
-		// Take it down first so the tree recomputes without it.
+		// Take it down first so the tree recomputes without it: the
+		// machines run with the port disabled (its role and state go),
+		// then role selection runs again over the ports that remain.
 		p.linkUp = false
 		b.linkChanged(p)
+		b.settle()
 		delete(b.ports, no)
 		b.order = slices.DeleteFunc(b.order, func(x uint16) bool { return x == no })
+		if b.cfg.Protocol == RSTP {
+			for _, q := range b.ports {
+				q.r.reselect, q.r.selected = true, false
+			}
+		}
 	})
 }
 
@@ -282,7 +291,7 @@ func (b *Bridge) SetPortConfig(no uint16, cfg PortConfig, now time.Time) (Output
 	out := b.call(now, func() {
 		p := b.ports[no]
 		if p == nil {
-			err = fmt.Errorf("port %d is not on the spanning tree bridge", no)
+			err = errs.NotFoundf("port", "port %d is not on the spanning tree bridge", no)
 			return
 		}
 		p.cfg = cfg.withDefaults()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/switchyard-net/switchyard/internal/errs"
 	"github.com/switchyard-net/switchyard/internal/packet"
 )
 
@@ -96,13 +97,13 @@ func secs(d time.Duration) string {
 func (c *Config) Validate() error {
 	d := c.withDefaults()
 	if d.Protocol > RSTP {
-		return fmt.Errorf("stp protocol %d is not valid; allowed stp, rstp", d.Protocol)
+		return errs.Invalidf("stp", "off, stp, rstp", "protocol %d", d.Protocol)
 	}
 	if d.Address.IsZero() || d.Address.IsMulticast() {
-		return fmt.Errorf("bridge address %s is not valid for a bridge ID; want a non-zero unicast MAC address", d.Address)
+		return errs.Invalidf("hwaddr", "a non-zero unicast MAC address", "bridge address %s cannot be a bridge ID", d.Address)
 	}
 	if d.Priority%4096 != 0 || d.Priority > 61440 {
-		return fmt.Errorf("stp-priority %d is not valid; allowed multiples of 4096 from 0 to 61440", d.Priority)
+		return errs.Invalidf("stp-priority", "multiples of 4096 from 0 to 61440", "%d", d.Priority)
 	}
 	for _, t := range []struct {
 		name    string
@@ -115,17 +116,17 @@ func (c *Config) Validate() error {
 		{"forward-delay", d.ForwardDelay, 4 * time.Second, 30 * time.Second, ""},
 	} {
 		if t.v < t.lo || t.v > t.hi || t.v%time.Second != 0 {
-			return fmt.Errorf("%s %v is not valid; allowed whole seconds %s-%s", t.name, t.v, secs(t.lo), secs(t.hi))
+			return errs.Invalidf(t.name, fmt.Sprintf("whole seconds %s-%s", secs(t.lo), secs(t.hi)), "%s", secs(t.v))
 		}
 	}
 	if 2*(d.ForwardDelay-time.Second) < d.MaxAge {
-		return fmt.Errorf("max-age %s is too long for forward-delay %s; want 2 × (forward-delay − 1 s) ≥ max-age", secs(d.MaxAge), secs(d.ForwardDelay))
+		return errs.Invalidf("max-age", "2 × (forward-delay − 1 s) ≥ max-age ≥ 2 × (hello-time + 1 s)", "max-age %s is too long for forward-delay %s", secs(d.MaxAge), secs(d.ForwardDelay))
 	}
 	if d.MaxAge < 2*(d.HelloTime+time.Second) {
-		return fmt.Errorf("max-age %s is too short for hello-time %s; want max-age ≥ 2 × (hello-time + 1 s)", secs(d.MaxAge), secs(d.HelloTime))
+		return errs.Invalidf("max-age", "2 × (forward-delay − 1 s) ≥ max-age ≥ 2 × (hello-time + 1 s)", "max-age %s is too short for hello-time %s", secs(d.MaxAge), secs(d.HelloTime))
 	}
 	if d.TxHoldCount < 1 || d.TxHoldCount > 10 {
-		return fmt.Errorf("tx-hold-count %d is not valid; allowed 1-10", d.TxHoldCount)
+		return errs.Invalidf("tx-hold-count", "1-10", "%d", d.TxHoldCount)
 	}
 	return nil
 }
@@ -166,7 +167,7 @@ func ParseEdgeMode(s string) (EdgeMode, error) {
 	case "off":
 		return EdgeOff, nil
 	}
-	return 0, fmt.Errorf("edge %q is not valid; allowed on, off, auto", s)
+	return 0, errs.Invalidf("edge", "on, off, auto", "%q", s)
 }
 
 // P2P is a port's point-to-point configuration (adminPointToPointMAC).
@@ -217,23 +218,23 @@ func (c PortConfig) withDefaults() PortConfig {
 func (c *PortConfig) Validate(p Protocol) error {
 	d := c.withDefaults()
 	if d.Priority%16 != 0 || d.Priority > 240 {
-		return fmt.Errorf("stp-priority %d is not valid for a port; allowed multiples of 16 from 0 to 240", d.Priority)
+		return errs.Invalidf("stp-priority", "multiples of 16 from 0 to 240 (a port's)", "%d", d.Priority)
 	}
 	maxCost := uint32(200_000_000)
 	if p == STP {
 		maxCost = 65535
 	}
 	if d.PathCost > maxCost {
-		return fmt.Errorf("stp-cost %d is not valid for %s; allowed 1-%d (0 = from the link speed)", d.PathCost, p, maxCost)
+		return errs.Invalidf("stp-cost", fmt.Sprintf("1-%d for %s (0 = from the link speed)", maxCost, p), "%d", d.PathCost)
 	}
 	if d.Edge > EdgeOff {
-		return fmt.Errorf("edge %d is not valid; allowed on, off, auto", d.Edge)
+		return errs.Invalidf("edge", "on, off, auto", "mode %d", d.Edge)
 	}
 	if d.PointToPoint > P2POff {
-		return fmt.Errorf("point-to-point %d is not valid; allowed auto, on, off", d.PointToPoint)
+		return errs.Invalidf("point-to-point", "auto, on, off", "mode %d", d.PointToPoint)
 	}
 	if d.MAC.IsMulticast() {
-		return fmt.Errorf("port mac %s is not valid; want a unicast address", d.MAC)
+		return errs.Invalidf("mac", "a unicast MAC address", "%s", d.MAC)
 	}
 	return nil
 }

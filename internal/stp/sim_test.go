@@ -428,6 +428,41 @@ func TestTwoBridgesTwoLinks(t *testing.T) {
 	}
 }
 
+// Removing the root port (the daemon deletes it) makes the alternate the
+// root port at once in RSTP, and after the forward delays in STP.
+func TestRemoveRootPort(t *testing.T) {
+	for _, proto := range protocols {
+		t.Run(proto.String(), func(t *testing.T) {
+			n := newNet(t)
+			c := fastTimers(proto)
+			c.Priority, c.PrioritySet = 4096, true
+			n.bridge("b1", c)
+			n.bridge("b2", fastTimers(proto))
+			n.link(PortConfig{}, attach{0, 1}, attach{1, 1})
+			n.link(PortConfig{}, attach{0, 2}, attach{1, 2})
+			n.runUntil(30*time.Second, "converged", n.converged)
+			if st, r := n.bridges[1].PortState(2); st.Forwards() || r != RoleAlternate {
+				t.Fatalf("b2/2 %s %s", r, st)
+			}
+			n.segs[0].up = false
+			n.handle(1, n.bridges[1].RemovePort(1, n.now))
+			if proto == RSTP {
+				if st, r := n.bridges[1].PortState(2); r != RoleRoot || !st.Forwards() {
+					t.Fatalf("after removing the root port b2/2 is %s %s, want root forwarding at once", r, st)
+				}
+			}
+			took := n.runUntil(20*time.Second, "b2/2 root forwarding", func() bool {
+				st, r := n.bridges[1].PortState(2)
+				return st == Forwarding && r == RoleRoot
+			})
+			t.Logf("alternate took over %v after the root port was removed", took)
+			if s := n.bridges[1].Status(n.now); len(s.Ports) != 1 || s.RootPort != 2 {
+				t.Fatalf("status %+v", s)
+			}
+		})
+	}
+}
+
 func TestSelfLoopBackup(t *testing.T) {
 	// A bridge with two ports on one shared segment (a hub), plus a link to
 	// the root: one of the two ports is backup and discards.
@@ -603,14 +638,14 @@ func TestTimerValidation(t *testing.T) {
 		mod  func(*Config)
 		want string
 	}{
-		{func(c *Config) { c.HelloTime = 11 * time.Second }, "hello-time 11s is not valid; allowed whole seconds 1 s-10 s"},
-		{func(c *Config) { c.MaxAge = 41 * time.Second }, "max-age 41s"},
-		{func(c *Config) { c.ForwardDelay = 3 * time.Second }, "forward-delay 3s"},
+		{func(c *Config) { c.HelloTime = 11 * time.Second }, "hello-time: 11 s; allowed: whole seconds 1 s-10 s"},
+		{func(c *Config) { c.MaxAge = 41 * time.Second }, "max-age: 41 s"},
+		{func(c *Config) { c.ForwardDelay = 3 * time.Second }, "forward-delay: 3 s"},
 		{func(c *Config) { c.ForwardDelay, c.MaxAge = 4*time.Second, 20*time.Second }, "2 × (forward-delay − 1 s) ≥ max-age"},
 		{func(c *Config) { c.HelloTime, c.MaxAge, c.ForwardDelay = 10*time.Second, 6*time.Second, 4*time.Second }, "max-age ≥ 2 × (hello-time + 1 s)"},
-		{func(c *Config) { c.Priority = 1000 }, "stp-priority 1000 is not valid; allowed multiples of 4096 from 0 to 61440"},
-		{func(c *Config) { c.Address = packet.MAC{} }, "bridge address"},
-		{func(c *Config) { c.TxHoldCount = 11 }, "tx-hold-count 11"},
+		{func(c *Config) { c.Priority = 1000 }, "stp-priority: 1000; allowed: multiples of 4096 from 0 to 61440"},
+		{func(c *Config) { c.Address = packet.MAC{} }, "hwaddr: bridge address"},
+		{func(c *Config) { c.TxHoldCount = 11 }, "tx-hold-count: 11; allowed: 1-10"},
 	}
 	for _, cs := range cases {
 		c := base
@@ -629,7 +664,7 @@ func TestTimerValidation(t *testing.T) {
 		t.Errorf("port priority: %v", err)
 	}
 	pc = PortConfig{PathCost: 70000}
-	if err := pc.Validate(STP); err == nil || !strings.Contains(err.Error(), "stp-cost 70000 is not valid for stp; allowed 1-65535") {
+	if err := pc.Validate(STP); err == nil || !strings.Contains(err.Error(), "stp-cost: 70000; allowed: 1-65535 for stp") {
 		t.Errorf("cost: %v", err)
 	}
 	if err := pc.Validate(RSTP); err != nil {

@@ -79,6 +79,7 @@ var kinds = map[string]deviceKind{
 	config.TypeVXLAN:  tunnelKind,
 	config.TypeGeneve: tunnelKind,
 	config.TypeGRE:    tunnelKind,
+	config.TypeBond:   bondKind, // bond.go
 }
 
 var tunnelKind = deviceKind{
@@ -88,6 +89,9 @@ var tunnelKind = deviceKind{
 // memoryKind opens any port type as an in-memory device (Options.Memory).
 var memoryKind = deviceKind{
 	open: func(s *Switch, p *config.Port) (netdev.Device, error) {
+		if p.Type == config.TypeBond {
+			return s.openBond(p, true) // in-memory members
+		}
 		return netdev.NewMemory(p.Name, datapath.Caps{}), nil
 	},
 }
@@ -99,7 +103,7 @@ func (s *Switch) kindOf(p *config.Port) (deviceKind, error) {
 	}
 	k, ok := kinds[p.Type]
 	if !ok {
-		return deviceKind{}, errs.Invalidf("type", "tap, system, internal, patch, vxlan, geneve, gre", "port type %q", p.Type)
+		return deviceKind{}, errs.Invalidf("type", "tap, system, internal, patch, vxlan, geneve, gre, bond", "port type %q", p.Type)
 	}
 	return k, nil
 }

@@ -123,6 +123,7 @@ func (s *Switch) SetPort(p config.Port) error {
 			return notFound("port", "port %q is not on bridge %q", p.Name, p.Bridge)
 		}
 		cur.VLAN, cur.Trunks, cur.NativeVLAN, cur.NativeTagged, cur.NoLearning = p.VLAN, p.Trunks, p.NativeVLAN, p.NativeTagged, p.NoLearning
+		cur.PortSTP = p.PortSTP // spanning tree settings change in place
 		if p.Tunnel != nil && cur.Tunnel != nil && p.Tunnel.VNIMap != "" {
 			cur.Tunnel.VNIMap = p.Tunnel.VNIMap
 		}

@@ -30,8 +30,12 @@ func (s *Switch) bridgeStatus(cfg *config.Config, name string) api.BridgeStatus 
 		st := rb.dp.Stats()
 		bs.FDB, bs.Cache, bs.Rules = st.FDB, st.Cache, st.Rules
 	}
+	s.l2BridgeStatus(name, &bs)
 	for _, p := range cfg.PortsOf(name) {
 		bs.Ports = append(bs.Ports, s.portStatus(p))
+		if rp := s.ports[p.Name]; rp != nil {
+			s.l2PortStatus(rp, &bs.Ports[len(bs.Ports)-1], &bs)
+		}
 	}
 	return bs
 }

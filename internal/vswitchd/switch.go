@@ -38,6 +38,8 @@ type Switch struct {
 	tunnels   tunnelManager
 	offload   bool // devices use offloads (vnet headers, GSO/GRO)
 	memory    bool // every port is an in-memory device (tests, dry runs)
+
+	l2s *l2State // spanning trees, carrier watcher (l2.go)
 }
 
 type runBridge struct {
@@ -75,7 +77,7 @@ func identity(p *config.Port) string {
 	if p.Tunnel != nil {
 		t = fmt.Sprintf("%+v", *p.Tunnel)
 	}
-	return fmt.Sprintf("%s|%s|%s|%s|%s|%d|%s", p.Type, p.Bridge, p.NetNS, p.Peer, p.VethPeer, p.OFPort, t)
+	return fmt.Sprintf("%s|%s|%s|%s|%s|%d|%s|%s", p.Type, p.Bridge, p.NetNS, p.Peer, p.VethPeer, p.OFPort, t, bondIdentity(p))
 }
 
 // Reconcile makes the running switch match the stored configuration. It is
@@ -93,8 +95,10 @@ func (s *Switch) reconcileLocked() {
 	s.removeStalePorts(cfg)
 	s.removeStaleBridges(cfg)
 	s.configureBridges(cfg)
+	s.reconcileL2(cfg) // spanning trees run before their ports forward
 	s.configurePorts(cfg)
 	s.configureStaticFDB(cfg)
+	s.reconcileL2(cfg)
 	s.log.Debug("reconciled", "revision", rev)
 }
 
@@ -264,6 +268,7 @@ func (s *Switch) startPort(p *config.Port) {
 	}
 	rp.bp = bp
 	rp.status, rp.reason = "up", ""
+	s.l2PortStarted(rp)
 	if rp.patch != nil {
 		s.attachPatch(rp)
 		s.log.Info("port added", "port", p.Name, "type", p.Type, "bridge", p.Bridge, "ofport", p.OFPort, "status", rp.status)
@@ -312,6 +317,7 @@ func (s *Switch) attachPatch(rp *runPort) {
 // Switchyard created for it.
 func (s *Switch) stopPort(rp *runPort, remove bool) {
 	name := rp.cfg.Name
+	s.l2PortStopping(rp)
 	if rp.cancel != nil {
 		rp.cancel()
 	}
@@ -352,6 +358,7 @@ func (s *Switch) close() {
 	for _, rp := range s.ports {
 		s.stopPort(rp, false)
 	}
+	s.l2Close()
 	s.tunnels.close()
 }
 
