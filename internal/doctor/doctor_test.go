@@ -26,7 +26,7 @@ type fakeHost struct {
 	err    error
 }
 
-func (h fakeHost) ClockSynced() (bool, bool)        { return h.synced, true }
+func (h fakeHost) ClockSynced() (bool, bool)       { return h.synced, true }
 func (h fakeHost) CheckDir(string) (uint64, error) { return h.free, h.err }
 
 func healthyInputs() Inputs {
