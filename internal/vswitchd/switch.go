@@ -36,8 +36,9 @@ type Switch struct {
 	patchEnds map[string]*datapath.Patch
 	static    map[string]config.StaticFDB
 	tunnels   tunnelManager
-	offload   bool // devices use offloads (vnet headers, GSO/GRO)
-	memory    bool // every port is an in-memory device (tests, dry runs)
+	offload   bool      // devices use offloads (vnet headers, GSO/GRO)
+	memory    bool      // every port is an in-memory device (tests, dry runs)
+	obs       *observer // events, captures, metrics, doctor (observe.go); nil until Run starts it
 }
 
 type runBridge struct {
@@ -145,6 +146,7 @@ func (s *Switch) configureBridges(cfg *config.Config) {
 			s.bridges[name] = rb
 			s.restoreFlows(rb)
 			dp.OnFlowRemoved(func(l []datapath.FlowRemoved) { s.flowsExpired(name, l) })
+			s.observeBridge(name, dp)
 			s.log.Info("bridge added", "bridge", name)
 		} else if rb.cfg != *b {
 			if err := rb.dp.SetConfig(dpcfg); err != nil {
