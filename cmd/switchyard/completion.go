@@ -132,10 +132,10 @@ _switchyard() {
 		}
 		fmt.Fprintf(&b, "        %s)\n", c.name)
 		if c.subs == nil {
-			fmt.Fprintf(&b, "            flags=%q; args=%q ;;\n", flagWords(c.flags), strings.Join(argKinds(c.args), " "))
 			if c.name == "help" {
-				b.WriteString("            [[ $npos -eq 0 ]] && { COMPREPLY=($(compgen -W \"" + strings.Join(commandNames(), " ") + "\" -- \"$cur\")); return; } ;;\n")
+				b.WriteString("            [[ $npos -eq 0 ]] && { COMPREPLY=($(compgen -W \"" + strings.Join(commandNames(), " ") + "\" -- \"$cur\")); return; }\n")
 			}
+			fmt.Fprintf(&b, "            flags=%q; args=%q ;;\n", flagWords(c.flags), strings.Join(argKinds(c.args), " "))
 			continue
 		}
 		var names []string

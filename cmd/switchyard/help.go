@@ -81,6 +81,7 @@ var flagDocs = map[string]string{
 	"kind":   "KIND  only events of this kind (prefix: fdb, port, tunnel, config, daemon, capture)",
 	// doctor
 	"probe-timeout": "S  how long to wait for a remote VTEP's answer (default 1)",
+	"no-probe":      "do not probe the remote VTEPs",
 }
 
 // usageText is `switchyard help`: every command's synopsis.
