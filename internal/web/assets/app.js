@@ -176,9 +176,12 @@ function spark(port) {
   const svg = sv("svg", { width: W, height: H, class: "spark" });
   if (h.length < 2) return svg;
   const max = Math.max(1, ...h.map((x) => x.pps));
-  const pts = h.map((x, i) => `${(i / (state.maxHistory - 1)) * W},${H - 2 - (x.pps / max) * (H - 4)}`).join(" ");
+  // The newest sample at the right edge; older ones to its left.
+  const xOf = (i) => W - (h.length - 1 - i) * (W / (state.maxHistory - 1));
+  const pts = h.map((x, i) => `${xOf(i).toFixed(1)},${(H - 2 - (x.pps / max) * (H - 4)).toFixed(1)}`).join(" ");
+  svg.append(sv("rect", { x: 0, y: 0, width: W, height: H, fill: "#f7f9fb" }));
   svg.append(sv("polyline", { points: pts, fill: "none", stroke: "#2f6fdb", "stroke-width": 1.5 }));
-  const d = h.map((x, i) => x.drops > 0 ? `${(i / (state.maxHistory - 1)) * W},${H - 2}` : null).filter(Boolean);
+  const d = h.map((x, i) => x.drops > 0 ? `${xOf(i)},${H - 2}` : null).filter(Boolean);
   for (const p of d) { const [x, y] = p.split(","); svg.append(sv("circle", { cx: x, cy: y, r: 1.8, fill: "#d64545" })); }
   return svg;
 }
