@@ -101,6 +101,10 @@ type Port struct {
 	VMSide *Device
 	Drops  map[string]uint64
 	Tunnel *Tunnel
+	// AccessVLAN is an access port's VLAN (0: a trunk or untagged port).
+	AccessVLAN int
+	// VLANs are the VLANs a tunnel port carries (nil: every VLAN).
+	VLANs map[int]bool
 }
 
 // Device is what netlink and ethtool say of an interface.
@@ -372,6 +376,11 @@ func checkMTU(in *Inputs) (string, []Finding) {
 				if d == nil || !d.Checked || !d.Exists || d.MTU == 0 {
 					continue
 				}
+				// On the tunnel's own bridge, a VM in a VLAN the tunnel does
+				// not carry never reaches it.
+				if b.Name == t.b && p.AccessVLAN != 0 && t.p.VLANs != nil && !t.p.VLANs[p.AccessVLAN] {
+					continue
+				}
 				checked++
 				if d.MTU <= tt.VMMTU {
 					continue
@@ -389,7 +398,7 @@ func checkMTU(in *Inputs) (string, []Finding) {
 						d.Name, p.Name, where(d.NetNS), d.MTU, t.p.Name, tt.VMMTU, ev),
 					Explain: fmt.Sprintf("%s over %s adds %d bytes and the underlay MTU is %d, so %d + %d = %d is the most it carries; tunnels never fragment, so larger frames from this VM are dropped (TCP stalls after the handshake, small pings work)",
 						strings.ToUpper(tt.Encap), fam, tt.Overhead, tt.UnderlayMTU, tt.VMMTU, tt.Overhead, tt.UnderlayMTU),
-					Fix: fmt.Sprintf("%s link set %s mtu %d   # in the VM (or its DHCP: interface-mtu %d)\nor raise the underlay MTU to %d: ip link set %s mtu %d",
+					Fix: fmt.Sprintf("%s link set %s mtu %d   # on the VM's side (or its DHCP: interface-mtu %d)\nor raise the underlay MTU to %d: ip link set %s mtu %d",
 						ipn(d.NetNS), d.Name, tt.VMMTU, tt.VMMTU, d.MTU+tt.Overhead, underlayName(tt), d.MTU+tt.Overhead)})
 			}
 		}

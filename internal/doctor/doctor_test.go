@@ -87,6 +87,21 @@ func TestVMMTULargerThanTheTunnel(t *testing.T) {
 	}
 }
 
+// A VM in a VLAN the tunnel does not carry never reaches it.
+func TestMTUIgnoresVLANsTheTunnelDoesNotCarry(t *testing.T) {
+	in := healthyInputs()
+	in.Bridges[0].Ports[0].VMSide.MTU = 1500
+	in.Bridges[0].Ports[0].AccessVLAN = 20
+	in.Bridges[0].Ports[1].VLANs = map[int]bool{10: true}
+	if r := run(in, fakeProber{}, fakeHost{synced: true, free: 1 << 30}); !r.Healthy {
+		t.Fatalf("a VLAN-20 VM and a VLAN-10 tunnel: %+v", r.Findings)
+	}
+	in.Bridges[0].Ports[0].AccessVLAN = 10
+	if r := run(in, fakeProber{}, fakeHost{synced: true, free: 1 << 30}); find(r, "mtu") == nil {
+		t.Fatal("a VLAN-10 VM with a too-large MTU on a VLAN-10 tunnel is not reported")
+	}
+}
+
 // A VM behind a patch port reaches the tunnel too.
 func TestMTUThroughPatchPorts(t *testing.T) {
 	in := healthyInputs()

@@ -136,16 +136,18 @@ func TestDashboardInChromium(t *testing.T) {
 			"--remote", fmt.Sprintf("198.18.0.%d", 2-i), "--vni-map", "10:5010")
 	}
 	da.MustCLI("bridge", "add", "br-ext")
-	v1 := tapVM(t, da, "br-int", "203.0.113.1", "--vlan", "10")
-	v2 := tapVM(t, da, "br-int", "203.0.113.2", "--vlan", "10")
-	v3 := vethVM(t, da, "br-int", "203.0.113.3", "--vlan", "10")
-	in0 := testnet.Name("in")
+	// Port names are readable (they live in the hosts' and VMs' own
+	// namespaces, which are unique); the screenshot goes into the README.
+	v1 := namedTapVM(t, da, "br-int", "web1", "203.0.113.1", "--vlan", "10")
+	v2 := namedTapVM(t, da, "br-int", "web2", "203.0.113.2", "--vlan", "10")
+	v3 := namedVethVM(t, da, "br-int", "db1", "203.0.113.3", "--vlan", "10")
+	in0 := "host0"
 	da.MustCLI("port", "add", "br-int", in0, "--type", "internal", "--vlan", "10")
 	testnet.Addr(t, a, in0, "203.0.113.254/24")
 	da.MustCLI("port", "add", "br-int", "patch-int", "--type", "patch", "--peer", "patch-ext", "--vlan", "10")
 	da.MustCLI("port", "add", "br-ext", "patch-ext", "--type", "patch", "--peer", "patch-int")
-	v4 := tapVM(t, da, "br-ext", "203.0.113.4")
-	r1 := tapVM(t, db, "br-int", "203.0.113.11", "--vlan", "10")
+	v4 := namedTapVM(t, da, "br-ext", "ext1", "203.0.113.4")
+	r1 := namedTapVM(t, db, "br-int", "app1", "203.0.113.11", "--vlan", "10")
 	for _, to := range []vm{v2, v3, v4, r1} {
 		reach(t, v1, to)
 	}
@@ -183,7 +185,7 @@ func TestDashboardInChromium(t *testing.T) {
 	v := wd.call("POST", "/session", map[string]any{"capabilities": map[string]any{"alwaysMatch": map[string]any{
 		"browserName": "chrome",
 		"goog:chromeOptions": map[string]any{"binary": "/usr/bin/chromium", "args": []string{
-			"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1440,1500",
+			"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1440,1120",
 			"--hide-scrollbars", "--user-data-dir=" + profile, "--no-first-run"}}}}})
 	var sess struct {
 		SessionID string `json:"sessionId"`
@@ -268,4 +270,22 @@ func TestDashboardInChromium(t *testing.T) {
 	wd.until("the configuration change arrives in the event stream", 10*time.Second, `return [...document.querySelectorAll("#event-table tbody tr")].some(r => r.textContent.includes("bridge br-ext changed: fdb-max 4096"))`)
 	wd.screenshot(filepath.Join(dir, "dashboard-events.png"))
 	t.Logf("screenshots in %s", dir)
+}
+
+// namedTapVM is tapVM with a chosen port (and NIC) name.
+func namedTapVM(t *testing.T, d *testnet.Daemon, br, nic, ip string, vlanFlags ...string) vm {
+	t.Helper()
+	ns := testnet.NewNS(t, "vm")
+	d.MustCLI(append([]string{"port", "add", br, nic, "--type", "tap", "--netns", ns}, vlanFlags...)...)
+	testnet.Addr(t, ns, nic, ip+"/24")
+	return vm{ns, nic, ip}
+}
+
+// namedVethVM is vethVM with a chosen port name.
+func namedVethVM(t *testing.T, d *testnet.Daemon, br, port, ip string, vlanFlags ...string) vm {
+	t.Helper()
+	ns := testnet.NewNS(t, "vm")
+	d.MustCLI(append([]string{"veth", "add", port, "--netns", ns, "--bridge", br, "--peer-name", "eth0"}, vlanFlags...)...)
+	testnet.Addr(t, ns, "eth0", ip+"/24")
+	return vm{ns, "eth0", ip}
 }

@@ -500,7 +500,7 @@ func (ob *observer) scanRemotes(now time.Time) {
 					how = "configured"
 				}
 				ob.log.Add(events.Event{Time: now, Kind: events.RemoteLearned, Bridge: t.bridge, Port: name, Remote: a.String(), Count: uint64(rs.macs),
-					Message: fmt.Sprintf("%s: remote VTEP %s (%s) answers: %d MACs learned behind it", name, a, how, rs.macs)})
+					Message: fmt.Sprintf("%s: remote VTEP %s (%s) in use: %d MACs learned behind it", name, a, how, rs.macs)})
 			}
 		}
 		for a, o := range old {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 
 	"github.com/safchain/ethtool"
@@ -78,7 +79,7 @@ func (s *Switch) doctorInputs() doctor.Inputs {
 			FDBRefused: b.FDB.Refused, FDBEvicted: b.FDB.Evicted, FullPolicy: b.FullPolicy}
 		for _, p := range b.Ports {
 			dp := doctor.Port{Name: p.Name, Type: p.Type, Status: p.Status, Reason: p.Reason, NetNS: p.NetNS, Peer: p.Peer,
-				VethPeer: p.VethPeer, Drops: p.Stats.Drops}
+				VethPeer: p.VethPeer, Drops: p.Stats.Drops, AccessVLAN: p.VLAN, VLANs: carriedVLANs(&p.Port)}
 			if p.Type == config.TypePatch {
 				if peer := cfg.Ports[p.Peer]; peer != nil && peer.Bridge != b.Name {
 					db.PatchPeers = append(db.PatchPeers, peer.Bridge)
@@ -114,6 +115,44 @@ func (s *Switch) doctorInputs() doctor.Inputs {
 		in.Bridges = append(in.Bridges, db)
 	}
 	return in
+}
+
+// carriedVLANs returns the VLANs a port carries (nil: every VLAN).
+func carriedVLANs(p *config.Port) map[int]bool {
+	m := map[int]bool{}
+	switch {
+	case p.Tunnel != nil && p.Tunnel.VNIMap != "":
+		for _, kv := range strings.Split(p.Tunnel.VNIMap, ",") {
+			v, _, _ := strings.Cut(kv, ":")
+			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+				m[n] = true
+			}
+		}
+	case p.VLAN != 0:
+		m[p.VLAN] = true
+	case p.Trunks != "":
+		for _, r := range strings.Split(p.Trunks, ",") {
+			lo, hi, ok := strings.Cut(strings.TrimSpace(r), "-")
+			a, err1 := strconv.Atoi(lo)
+			b := a
+			var err2 error
+			if ok {
+				b, err2 = strconv.Atoi(hi)
+			}
+			if err1 != nil || err2 != nil {
+				continue
+			}
+			for v := a; v <= b && v <= 4094; v++ {
+				m[v] = true
+			}
+		}
+		if p.NativeVLAN != 0 {
+			m[p.NativeVLAN] = true
+		}
+	default:
+		return nil
+	}
+	return m
 }
 
 // stateDir is where the store lives (the daemon's --state-dir).

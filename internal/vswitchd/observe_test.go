@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -266,3 +267,30 @@ func TestDoctorThroughTheDaemon(t *testing.T) {
 }
 
 func doctorOpts() doctor.Options { return doctor.Options{NoProbe: true} }
+
+func TestCarriedVLANs(t *testing.T) {
+	for _, c := range []struct {
+		p    config.Port
+		want string
+	}{
+		{config.Port{}, "all"},
+		{config.Port{VLAN: 10}, "10"},
+		{config.Port{Trunks: "10,20-22", NativeVLAN: 5}, "5 10 20 21 22"},
+		{config.Port{Tunnel: &config.Tunnel{VNIMap: "10:5010,30:5030"}}, "10 30"},
+	} {
+		m := carriedVLANs(&c.p)
+		got := "all"
+		if m != nil {
+			var l []string
+			for v := 0; v <= 4094; v++ {
+				if m[v] {
+					l = append(l, strconv.Itoa(v))
+				}
+			}
+			got = strings.Join(l, " ")
+		}
+		if got != c.want {
+			t.Errorf("%+v carries %s, want %s", c.p, got, c.want)
+		}
+	}
+}

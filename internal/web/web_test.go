@@ -39,7 +39,7 @@ func (f *fake) FDB(bridge string, vlan int) ([]api.FDBEntry, error) {
 	return []api.FDBEntry{{VLAN: 10, MAC: "02:00:00:00:00:01", Port: "tap1", Type: "learned"}, {VLAN: 10, MAC: "02:00:00:00:00:02", Port: "vx0", Remote: "198.18.0.2", Type: "learned"}}, nil
 }
 func (f *fake) DumpFlows(string, string, int) ([]api.FlowEntry, error) { return []api.FlowEntry{}, nil }
-func (f *fake) DatapathFlows(string) ([]api.DatapathFlow, error)      { return []api.DatapathFlow{}, nil }
+func (f *fake) DatapathFlows(string) ([]api.DatapathFlow, error)       { return []api.DatapathFlow{}, nil }
 func (f *fake) Trace(bridge string, r api.TraceRequest) (*api.TraceResult, error) {
 	return &api.TraceResult{Root: &datapath.TraceNode{Kind: "bridge", Text: bridge + " " + r.Flow}}, nil
 }

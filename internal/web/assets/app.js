@@ -108,14 +108,16 @@ function renderTopology() {
       `FDB ${L.b.fdb.entries}/${L.b.max_learned} · ${L.b.rules} rules`));
     L.left.forEach((p, i) => {
       const py = L.y + 42 + i * row;
-      const vmLabel = p.netns ? `${p.netns}` : (p.type === "internal" ? "host" : p.name);
-      const vmSub = p.netns ? `${p.type} ${p.name}` : p.type;
+      // The VM box: its NIC's port, and where it lives.
+      const vmLabel = p.name;
+      const vmSub = p.netns ? `${p.type} · ${p.netns}` : (p.type === "internal" ? "host (internal)" : p.type);
       g.append(sv("line", { x1: vmX + vmW, y1: py, x2: brX, y2: py, stroke: color(p.status), "stroke-width": linkW(p.name) }));
       g.append(sv("rect", { x: vmX, y: py - 12, width: vmW, height: 24, rx: 4, fill: "#fff", stroke: "#b8c2cc" }));
       g.append(sv("text", { x: vmX + 8, y: py + 4 }, vmLabel));
       g.append(sv("text", { x: vmX + vmW - 6, y: py + 4, "text-anchor": "end", class: "small" }, vmSub));
       g.append(sv("circle", { cx: brX, cy: py, r: 5, fill: color(p.status), "data-port": p.name }));
-      g.append(sv("text", { x: brX + 9, y: py + 4, class: "small" }, p.name));
+      const vl = p.vlan ? `vlan ${p.vlan}` : (p.trunks ? `trunk ${p.trunks}` : "");
+      if (vl) g.append(sv("text", { x: brX + 9, y: py + 4, class: "small" }, vl));
     });
     let ri = 0;
     for (const p of L.right) {
