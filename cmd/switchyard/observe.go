@@ -140,8 +140,10 @@ func cmdCapture(argv []string, out io.Writer) error {
 	}
 	res, ok := cs.Result()
 	if file != nil {
-		if err := file.Sync(); err != nil && rerr == nil {
-			rerr = err
+		if st, err := file.Stat(); err == nil && st.Mode().IsRegular() {
+			if err := file.Sync(); err != nil && rerr == nil {
+				rerr = err
+			}
 		}
 	}
 	if !p.set["quiet"] {

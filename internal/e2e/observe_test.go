@@ -20,6 +20,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/switchyard-net/switchyard/internal/api"
+	"github.com/switchyard-net/switchyard/internal/events"
 	"github.com/switchyard-net/switchyard/internal/testnet"
 )
 
@@ -323,4 +324,74 @@ func vethPortOf(t *testing.T, d *testnet.Daemon, v vm) string {
 	}
 	t.Fatalf("no veth port for %s", v.ns)
 	return ""
+}
+
+// TestMeasureCaptureOverhead measures what a capture costs forwarding:
+// TCP between two VMs on TAP ports with no capture, with a capture whose
+// filter matches nothing, and with one that copies every frame (written to
+// /dev/null). It only reports ratios (SWITCHYARD_MEASURE=1 runs it).
+func TestMeasureCaptureOverhead(t *testing.T) {
+	if os.Getenv("SWITCHYARD_MEASURE") == "" {
+		t.Skip("a measurement: SWITCHYARD_MEASURE=1 runs it")
+	}
+	d := newSwitch(t)
+	a := tapVM(t, d, "br0", "203.0.113.1")
+	b := tapVM(t, d, "br0", "203.0.113.2")
+	reach(t, a, b)
+	const size = 256 << 20
+	run := func(label string, args ...string) float64 {
+		var best float64
+		for i := 0; i < 3; i++ {
+			var cmd *exec.Cmd
+			c := api.NewClient(d.Socket)
+			testnet.Eventually(t, 10*time.Second, "no capture left running", func() error {
+				if l, _ := c.Captures(); len(l) != 0 {
+					return fmt.Errorf("%d running", len(l))
+				}
+				return nil
+			})
+			if args != nil {
+				cmd = exec.Command(d.Bin, append([]string{"capture", "br0", b.nic, "-w", "/dev/null", "--quiet", "--socket", d.Socket}, args...)...)
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				testnet.Eventually(t, 10*time.Second, "capture running", func() error {
+					if l, _ := c.Captures(); len(l) != 1 {
+						return fmt.Errorf("not yet")
+					}
+					return nil
+				})
+			}
+			bps, err := testnet.TCPTransfer(a.ns, b.ns, b.ip+":5201", size, 60*time.Second)
+			if cmd != nil {
+				_ = cmd.Process.Signal(os.Interrupt)
+				if err := cmd.Wait(); err != nil {
+					t.Fatalf("capture: %v", err)
+				}
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", label, err)
+			}
+			best = max(best, bps)
+		}
+		t.Logf("%-34s %6.2f Gbit/s (best of 3, 256 MiB each)", label, best/1e9)
+		return best
+	}
+	off := run("no capture")
+	miss := run("capture, filter matches nothing", "--filter", "udp port 9")
+	all := run("capture of every frame (both ways)", "--direction", "both")
+	t.Logf("ratios to no capture: filter-miss %.2f, every frame %.2f", miss/off, all/off)
+	if evs, err := api.NewClient(d.Socket).Events(events.Query{Kind: "capture"}); err == nil {
+		for _, e := range evs {
+			t.Logf("%s", e.Message)
+		}
+	}
+	st, _ := api.NewClient(d.Socket).Show()
+	for _, br := range st.Bridges {
+		for _, p := range br.Ports {
+			if n := p.Stats.Drops["no-space"]; n > 0 {
+				t.Errorf("port %s dropped %d frames for no space", p.Name, n)
+			}
+		}
+	}
 }
