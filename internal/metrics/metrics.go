@@ -108,16 +108,17 @@ type Source interface {
 // metric is one exported family: its description, for Describe and for
 // the documentation.
 type metric struct {
-	desc *prometheus.Desc
-	name string
-	help string
-	typ  string
+	desc   *prometheus.Desc
+	name   string
+	help   string
+	typ    string
+	labels []string
 }
 
 var families []*metric
 
 func def(name, typ, help string, labels ...string) *metric {
-	m := &metric{desc: prometheus.NewDesc(name, help, labels, nil), name: name, help: help, typ: typ}
+	m := &metric{desc: prometheus.NewDesc(name, help, labels, nil), name: name, help: help, typ: typ, labels: labels}
 	families = append(families, m)
 	return m
 }
@@ -184,14 +185,17 @@ var (
 )
 
 // Family is an exported metric family, for the documentation.
-type Family struct{ Name, Type, Help string }
+type Family struct {
+	Name, Type, Help string
+	Labels           []string
+}
 
 // Families lists every metric family the collector exports (besides the
 // Go runtime's go_* and the process's process_* families).
 func Families() []Family {
 	l := make([]Family, len(families))
 	for i, m := range families {
-		l[i] = Family{m.name, m.typ, m.help}
+		l[i] = Family{m.name, m.typ, m.help, m.labels}
 	}
 	return l
 }
