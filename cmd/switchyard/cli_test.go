@@ -102,6 +102,13 @@ func TestGlobalFlagsWhereUsersTypeThem(t *testing.T) {
 	if _, e, code := sy("--socket", missing, "show"); code != 2 || !strings.Contains(e, missing) {
 		t.Fatalf("unreachable: exit %d: %s", code, e)
 	}
+	// The dashboard off loopback needs a token; checked before anything starts.
+	if _, e, code := sy("daemon", "--web", "0.0.0.0:8080", "--state-dir", t.TempDir(), "--socket", filepath.Join(t.TempDir(), "x.sock")); code != 1 || !strings.Contains(e, "web-token") {
+		t.Fatalf("--web off loopback without a token: exit %d: %s", code, e)
+	}
+	if _, e, code := sy("daemon", "--metrics-listen", "9475", "--state-dir", t.TempDir(), "--socket", filepath.Join(t.TempDir(), "x.sock")); code != 1 || !strings.Contains(e, "metrics-listen") {
+		t.Fatalf("--metrics-listen without a host: exit %d: %s", code, e)
+	}
 	if _, e, code := sy("--socket"); code != 1 || !strings.Contains(e, "needs a value") {
 		t.Fatalf("--socket without value: exit %d: %s", code, e)
 	}

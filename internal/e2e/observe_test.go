@@ -279,6 +279,33 @@ func TestCaptureOnEveryPortType(t *testing.T) {
 			same(t, "vxlan-"+dir, ours, theirs)
 		})
 	}
+	// Without -w: one line per frame, as tcpdump prints them.
+	t.Run("print", func(t *testing.T) {
+		cmd := exec.Command(da.Bin, "capture", "br0", vmTap.nic, "--count", "2", "--direction", "out", "--filter", echo, "--socket", da.Socket)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		c := api.NewClient(da.Socket)
+		testnet.Eventually(t, 10*time.Second, "capture running", func() error {
+			if l, _ := c.Captures(); len(l) == 0 {
+				return fmt.Errorf("no capture yet")
+			}
+			return nil
+		})
+		ping(vmVeth, vmTap.ip, "42")
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("capture: %v: %s", err, errb.String())
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if len(lines) != 2 || !strings.Contains(lines[0], " out ") || !strings.Contains(lines[0], "IP 203.0.113.2 > 203.0.113.1") || !strings.Contains(lines[0], "ICMP EchoRequest") {
+			t.Fatalf("printed:\n%s", out.String())
+		}
+		if !strings.Contains(errb.String(), "2 frames captured") || !strings.Contains(errb.String(), "0 dropped") {
+			t.Fatalf("summary: %s", errb.String())
+		}
+	})
 	// Streaming to stdout, read by tshark as it comes.
 	t.Run("pipe-to-tshark", func(t *testing.T) {
 		if _, err := exec.LookPath("tshark"); err != nil {
