@@ -528,8 +528,8 @@ func (s *Switch) Events(q events.Query) []events.Event {
 
 // FollowEvents implements api.Backend.
 func (s *Switch) FollowEvents(q events.Query) ([]events.Event, *events.Subscription) {
-	if s.obs == nil {
-		s.obs = newObserver(s, Options{})
+	if s.obs == nil { // not started by Run: an empty log
+		return events.New(1, nil).Follow(q, 1)
 	}
 	return s.obs.log.Follow(q, 1024)
 }
@@ -544,8 +544,8 @@ func (s *Switch) EventLog() *events.Log {
 
 // MetricsHandler implements api.Backend: the Prometheus scrape.
 func (s *Switch) MetricsHandler() http.Handler {
-	if s.obs == nil {
-		s.obs = newObserver(s, Options{})
+	if s.obs == nil { // not started by Run: the switch's counters alone
+		return metrics.Handler(metrics.NewRegistry(&metricsSource{s}))
 	}
 	return s.obs.metrics
 }
