@@ -84,7 +84,7 @@ func init() {
 		{name: "events", summary: "the daemon's event log: MAC moves, full FDBs, ports, tunnels, configuration",
 			use: "[--follow] [--json] [--since SEQ] [--last N] [--kind KIND]", flags: eventsFlags, run: cmdEvents},
 		{name: "doctor", summary: "check the switch and explain what is wrong, with the fix",
-			use: "[--json] [--probe-timeout S]", flags: doctorFlags, run: cmdDoctor},
+			use: "[--json] [--probe-timeout S] [--no-probe]", flags: doctorFlags, run: cmdDoctor},
 		{name: "lab", summary: "the demo: hosts, VMs and tenants over an overlay in namespaces", run: withSub("lab", cmdLab), subs: []subcommand{
 			{"up", "[--hosts N] [--tenants T] [--vms-per-host V] [--encap vxlan|geneve|gre]", labFlags, nil},
 			{"status", "", labFlags, nil},

@@ -422,3 +422,75 @@ func TestMeasureCaptureOverhead(t *testing.T) {
 		}
 	}
 }
+
+// TestDoctorFindsWhatIsWrong breaks a real switch in the ways the doctor
+// knows — a VM MTU the tunnel cannot carry, a remote VTEP that does not
+// answer, a VM whose namespace (and TAP) went away — and checks that
+// `switchyard doctor` finds each, with its fix, exits 1, and is healthy
+// again once they are fixed.
+func TestDoctorFindsWhatIsWrong(t *testing.T) {
+	a, b := underlayPair(t)
+	da, db := testnet.StartDaemon(t, a), testnet.StartDaemon(t, b)
+	for i, d := range []*testnet.Daemon{da, db} {
+		d.MustCLI("bridge", "add", "br0")
+		d.MustCLI("port", "add", "br0", "vx0", "--type", "vxlan", "--vni", "5001", "--local", fmt.Sprintf("198.18.0.%d", i+1), "--remote", fmt.Sprintf("198.18.0.%d", 2-i))
+	}
+	v1 := tapVM(t, da, "br0", "203.0.113.1")
+	v2 := tapVM(t, db, "br0", "203.0.113.2")
+	testnet.MustNS(t, v1.ns, "ip", "link", "set", v1.nic, "mtu", "1450")
+	reach(t, v1, v2)
+	doctor := func() (string, int) {
+		out, err := da.CLI("doctor", "--probe-timeout", "0.5")
+		var ee *exec.ExitError
+		if err != nil && !errorsAs(err, &ee) {
+			t.Fatalf("doctor: %v", err)
+		}
+		code := 0
+		if ee != nil {
+			code = ee.ExitCode()
+		}
+		return out, code
+	}
+	if out, code := doctor(); code != 0 || !strings.Contains(out, "healthy") || !strings.Contains(out, "1 of 1 remote VTEPs answer") {
+		t.Fatalf("a healthy switch: exit %d\n%s", code, out)
+	}
+	// Break it three ways.
+	testnet.MustNS(t, v1.ns, "ip", "link", "set", v1.nic, "mtu", "1500")
+	gone := testnet.NewNS(t, "vm")
+	da.MustCLI("port", "add", "br0", "tapgone", "--type", "tap", "--netns", gone)
+	testnet.MustRun(t, "ip", "netns", "del", gone)
+	da.MustCLI("port", "add", "br0", "vx1", "--type", "vxlan", "--vni", "5002", "--local", "198.18.0.1", "--remote", "198.18.0.99")
+	out, code := doctor()
+	for _, want := range []string{
+		"ERROR [mtu] br0/" + v1.nic, "has MTU 1500, but tunnel vx0 carries at most 1450", "ip -n " + v1.ns + " link set " + v1.nic + " mtu 1450",
+		"ERROR [remote-vteps] br0/vx1", "remote VTEP 198.18.0.99 of tunnel vx1 does not answer", "ip route get 198.18.0.99 from 198.18.0.1",
+		"[ports] br0/tapgone", "gone", "ip netns add " + gone,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doctor output lacks %q", want)
+		}
+	}
+	if code != 1 || t.Failed() {
+		t.Fatalf("doctor on a broken switch: exit %d\n%s", code, out)
+	}
+	// Fix them: the doctor is content again.
+	testnet.MustNS(t, v1.ns, "ip", "link", "set", v1.nic, "mtu", "1450")
+	da.MustCLI("port", "del", "br0", "vx1")
+	da.MustCLI("port", "del", "br0", "tapgone")
+	if out, code := doctor(); code != 0 {
+		t.Fatalf("after the fixes: exit %d\n%s", code, out)
+	}
+}
+
+func errorsAs(err error, ee **exec.ExitError) bool {
+	e, ok := err.(*exec.ExitError)
+	if !ok {
+		if u, ok2 := err.(interface{ Unwrap() error }); ok2 {
+			e, ok = u.Unwrap().(*exec.ExitError)
+		}
+	}
+	if ok {
+		*ee = e
+	}
+	return ok
+}
