@@ -160,6 +160,11 @@ func TestFDBSearch(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &l); st != 200 || err != nil || len(l) != 1 || l[0].Port != "vx0" {
 		t.Fatalf("search: %d %v %s", st, err, body)
 	}
+	resp, err := hs.Client().Get(hs.URL + "/api/fdb?bridge=br0")
+	if err != nil || resp.Header.Get("X-Total-Count") != "2" {
+		t.Fatalf("total count: %v %v", err, resp.Header)
+	}
+	resp.Body.Close()
 }
 
 // The stream sends rates that change as counters move, and events as they

@@ -251,11 +251,14 @@ async function loadFDB() {
   if (!br) return;
   const q = $("#fdb-search").value;
   try {
-    const l = await getJSON(`/api/fdb?bridge=${encodeURIComponent(br)}&q=${encodeURIComponent(q)}`);
+    const r = await fetch(`/api/fdb?bridge=${encodeURIComponent(br)}&q=${encodeURIComponent(q)}`, { credentials: "same-origin" });
+    const l = await r.json();
+    if (!r.ok) throw new Error(l.error || r.statusText);
+    const total = Number(r.headers.get("X-Total-Count") || l.length);
     $("#fdb-table tbody").replaceChildren(...l.map((e) => el("tr", { "data-mac": e.mac },
       el("td", { class: "num", text: e.vlan }), el("td", { text: e.mac }), el("td", { text: e.port }),
       el("td", { text: e.remote || "-" }), el("td", { text: e.type }), el("td", { class: "num", text: e.type === "static" ? "-" : e.age }))));
-    $("#fdb-count").textContent = `${l.length} entries${q ? " match" : ""}`;
+    $("#fdb-count").textContent = total > l.length ? `showing ${l.length} of ${total} entries${q ? " that match" : ""} (search to narrow)` : `${l.length} entries${q ? " match" : ""}`;
   } catch (err) { $("#fdb-count").textContent = err.message; }
 }
 
