@@ -33,11 +33,20 @@ func (f *Filter) Match(frame []byte, wireLen int, dir Direction) bool {
 		return true
 	}
 	c := ctxPool.Get().(*evalCtx)
-	*c = evalCtx{d: frame, wire: uint32(wireLen), dir: dir}
-	r := f.root.eval(c) && !c.abort
+	r := f.match(c, frame, wireLen, dir)
 	c.d = nil
 	ctxPool.Put(c)
 	return r
+}
+
+// match evaluates with a context the caller holds (a session takes one
+// per batch, not one per frame).
+func (f *Filter) match(c *evalCtx, frame []byte, wireLen int, dir Direction) bool {
+	if f == nil || f.root == nil {
+		return true
+	}
+	*c = evalCtx{d: frame, wire: uint32(wireLen), dir: dir}
+	return f.root.eval(c) && !c.abort
 }
 
 // ctxPool keeps evaluation contexts: one passed to the nodes' interface

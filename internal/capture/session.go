@@ -257,9 +257,11 @@ func (s *Session) Received(_ *datapath.Port, pkts []*datapath.Packet) {
 	}
 	var ts int64
 	var matched, dropped uint64
+	c := ctxPool.Get().(*evalCtx)
+	defer putCtx(c)
 	for _, p := range pkts {
 		d := p.Data()
-		if !s.filter.Match(d, len(d), In) {
+		if !s.filter.match(c, d, len(d), In) {
 			continue
 		}
 		matched++
@@ -280,10 +282,12 @@ func (s *Session) Sent(_ *datapath.Port, outs []datapath.Out) {
 	}
 	var ts int64
 	var matched, dropped uint64
+	c := ctxPool.Get().(*evalCtx)
+	defer putCtx(c)
 	for i := range outs {
 		o := &outs[i]
 		d := o.Pkt.Data()
-		if !s.filter.Match(d, len(d), Out) {
+		if !s.filter.match(c, d, len(d), Out) {
 			continue
 		}
 		matched++
@@ -295,6 +299,11 @@ func (s *Session) Sent(_ *datapath.Port, outs []datapath.Out) {
 		}
 	}
 	s.count(uint64(len(outs)), matched, dropped)
+}
+
+func putCtx(c *evalCtx) {
+	c.d = nil
+	ctxPool.Put(c)
 }
 
 func (s *Session) count(seen, matched, dropped uint64) {
