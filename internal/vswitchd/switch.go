@@ -36,9 +36,12 @@ type Switch struct {
 	patchEnds map[string]*datapath.Patch
 	static    map[string]config.StaticFDB
 	tunnels   tunnelManager
-	offload   bool      // devices use offloads (vnet headers, GSO/GRO)
-	memory    bool      // every port is an in-memory device (tests, dry runs)
-	obs       *observer // events, captures, metrics, doctor (observe.go); nil until Run starts it
+	offload   bool // devices use offloads (vnet headers, GSO/GRO)
+	memory    bool // every port is an in-memory device (tests, dry runs)
+
+	// obs is the observer (observe.go): events, captures, metrics, the
+	// doctor; nil until Run starts it.
+	obs *observer
 }
 
 type runBridge struct {
