@@ -790,6 +790,7 @@ func (m *metricsSource) MetricsSnapshot() *metrics.Snapshot {
 					mt.Remotes = append(mt.Remotes, metrics.Remote{Addr: r.Addr, Configured: r.Configured, Learned: r.MACs > 0, MACs: r.MACs,
 						Probed: r.Probed, Up: r.Up, RTT: time.Duration(r.RTTMicros) * time.Microsecond})
 				}
+				s.remoteCounters(p.Name, mt)
 				mp.Tunnel = mt
 			}
 			mb.Ports = append(mb.Ports, mp)
@@ -797,6 +798,40 @@ func (m *metricsSource) MetricsSnapshot() *metrics.Snapshot {
 		snap.Bridges = append(snap.Bridges, mb)
 	}
 	return snap
+}
+
+// RemoteCounter is a tunnel device that counts per remote VTEP: it calls
+// fn once per remote with its received and sent packets and bytes and the
+// frames it could not send to it. (overlay.Port does not yet: when it
+// implements this, the switchyard_tunnel_remote_{rx,tx}_* series appear.)
+type RemoteCounter interface {
+	RemoteCounters(fn func(remote netip.Addr, rxPackets, rxBytes, txPackets, txBytes, txDrops uint64))
+}
+
+// remoteCounters adds a tunnel device's per-remote counters to mt.
+func (s *Switch) remoteCounters(port string, mt *metrics.Tunnel) {
+	s.mu.Lock()
+	rp := s.ports[port]
+	var rc RemoteCounter
+	if rp != nil {
+		rc, _ = rp.dev.(RemoteCounter)
+	}
+	s.mu.Unlock()
+	if rc == nil {
+		return
+	}
+	rc.RemoteCounters(func(a netip.Addr, rxP, rxB, txP, txB, drops uint64) {
+		addr := a.Unmap().String()
+		for i := range mt.Remotes {
+			if mt.Remotes[i].Addr == addr {
+				r := &mt.Remotes[i]
+				r.HasCounters, r.RxPackets, r.RxBytes, r.TxPackets, r.TxBytes, r.Drops = true, rxP, rxB, txP, txB, drops
+				return
+			}
+		}
+		mt.Remotes = append(mt.Remotes, metrics.Remote{Addr: addr, Learned: true, HasCounters: true,
+			RxPackets: rxP, RxBytes: rxB, TxPackets: txP, TxBytes: txB, Drops: drops})
+	})
 }
 
 // serveMetrics serves /metrics on a TCP address until ctx ends.

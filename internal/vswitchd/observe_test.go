@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strconv"
@@ -291,6 +292,42 @@ func TestCarriedVLANs(t *testing.T) {
 		}
 		if got != c.want {
 			t.Errorf("%+v carries %s, want %s", c.p, got, c.want)
+		}
+	}
+}
+
+// countingDev is a tunnel device that counts per remote VTEP.
+type countingDev struct{ *netdev.Memory }
+
+func (countingDev) RemoteCounters(fn func(netip.Addr, uint64, uint64, uint64, uint64, uint64)) {
+	fn(netip.MustParseAddr("198.18.0.2"), 10, 1000, 20, 2000, 1)
+	fn(netip.MustParseAddr("198.18.0.7"), 3, 300, 0, 0, 0)
+}
+
+// A tunnel device with per-remote counters gets its remote series.
+func TestRemoteCountersReachTheMetrics(t *testing.T) {
+	s := observedSwitch(t)
+	_ = s.AddBridge(config.Bridge{Name: "br0"})
+	_ = s.AddPort(config.Port{Bridge: "br0", Name: "vx", Type: config.TypeVXLAN, Tunnel: &config.Tunnel{Local: "198.18.0.1", Remotes: []string{"198.18.0.2"}, VNI: 5001}})
+	s.mu.Lock()
+	s.ports["vx"].dev = countingDev{s.ports["vx"].dev.(*netdev.Memory)}
+	s.mu.Unlock()
+	srv := httptest.NewServer(s.MetricsHandler())
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`switchyard_tunnel_remote_tx_bytes_total{bridge="br0",port="vx",remote="198.18.0.2"} 2000`,
+		`switchyard_tunnel_remote_drops_total{bridge="br0",port="vx",remote="198.18.0.2"} 1`,
+		`switchyard_tunnel_remote_rx_packets_total{bridge="br0",port="vx",remote="198.18.0.7"} 3`,
+		`switchyard_tunnel_remote_info{bridge="br0",port="vx",remote="198.18.0.7",source="learned"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("scrape lacks %s", want)
 		}
 	}
 }
