@@ -496,4 +496,3 @@ func (s *sampler) subscribe() (<-chan Sample, func()) {
 		s.mu.Unlock()
 	}
 }
-
