@@ -21,9 +21,6 @@ import (
 
 var bridgeFlags = flagSpec{"fdb-aging": true, "fdb-max": true, "fdb-full-policy": true, "flow-cache-max": true}
 
-// bridgeUsage is bridge add/set's argument synopsis.
-const bridgeUsage = "NAME [--fdb-aging SECONDS] [--fdb-max N] [--fdb-full-policy refuse|evict-oldest] [--flow-cache-max N] [--stp on|off] [--rstp on|off] [--stp-priority N]"
-
 var vlanFlags = flagSpec{"vlan": true, "trunk": true, "native-vlan": true, "native-tagged": false, "no-learning": false, "learning": false}
 
 var tunnelFlags = flagSpec{"local": true, "remote": true, "group": true, "dev": true, "vni": true, "vni-map": true,
@@ -55,7 +52,7 @@ func cmdBridge(sub string, argv []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if err := p.want(1, 1, bridgeUsage); err != nil {
+		if err := p.want(1, 1, bridgeSynopsis); err != nil {
 			return err
 		}
 		b := config.Bridge{Name: p.args[0]}

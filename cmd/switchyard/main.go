@@ -28,62 +28,22 @@ import (
 	"github.com/switchyard-net/switchyard/internal/vswitchd"
 )
 
-const usage = `switchyard — virtual switching and overlay networks
-
-  switchyard daemon [--state-dir DIR] [--socket PATH] [--log-level debug|info|warn] [--offload on|off] [--devices os|memory]
-  switchyard bridge add|set NAME [--fdb-aging SECONDS] [--fdb-max N] [--fdb-full-policy refuse|evict-oldest] [--flow-cache-max N]
-        [--stp on|off] [--rstp on|off] [--stp-priority N] [--stp-hello-time S] [--stp-max-age S]
-        [--stp-forward-delay S] [--hwaddr MAC]
-  switchyard bridge del NAME
-  switchyard bridge list
-  switchyard port add BRIDGE NAME --type tap|system|internal|patch|vxlan|geneve|gre
-        [--netns NS] [--peer NAME] [--ofport N] [VLAN flags] [--no-learning] [tunnel flags]
-        [--type bond --members IF,IF[,...] [--bond-mode active-backup|balance-slb|balance-tcp]
-         [--lacp off|active|passive] [--lacp-rate fast|slow] [--lacp-fallback-ab on|off]
-         [--updelay MS] [--downdelay MS]] [STP port flags]
-  switchyard port set BRIDGE NAME [VLAN flags] [--no-learning|--learning] [STP port flags]
-  switchyard port del BRIDGE NAME
-  switchyard port list BRIDGE
-  switchyard veth add NAME --netns NS --bridge BRIDGE [--peer-name IFNAME] [VLAN flags] [STP port flags]
-  switchyard fdb show BRIDGE [--vlan VID]
-  switchyard fdb add BRIDGE MAC PORT [--vlan VID] [--remote IP]
-  switchyard fdb del BRIDGE MAC [--vlan VID]
-  switchyard fdb flush BRIDGE [--port P] [--vlan VID]
-  switchyard flow add BRIDGE 'FLOW' | flow add BRIDGE --file FLOWS
-  switchyard flow mod BRIDGE 'MATCH,actions=…' [--strict]
-  switchyard flow del BRIDGE [MATCH] [--strict]
-  switchyard flow dump BRIDGE [MATCH] [--table N]
-  switchyard trace BRIDGE 'in_port=PORT,FIELD=VALUE,…' [--packet HEX]
-  switchyard trace --live BRIDGE PORT [--count N]
-  switchyard dpctl dump-flows [BRIDGE]
-  switchyard bond show [BOND]
-  switchyard show
-  switchyard stats [BRIDGE [PORT]]
-  switchyard lab up [--hosts N] [--tenants T] [--vms-per-host V] [--encap vxlan|geneve|gre]
-  switchyard lab status | lab down
-  switchyard version
-
-VLAN flags:   --vlan VID | --trunk VIDS [--native-vlan VID] [--native-tagged]
-Tunnel flags: --local IP (--remote IP[,IP...] | --group IP --dev IFNAME)
-              [--vni N | --vni-map VLAN:VNI,...] [--dst-port P] [--src-port-range LOW-HIGH]
-              [--udp-csum on|off] [--ttl N] [--tos N|inherit]
-STP port flags: [--stp-cost N] [--stp-priority N] [--edge on|off|auto] [--bpdu-guard on|off] [--root-guard on|off]
-Every command takes --socket PATH (or SWITCHYARD_SOCKET); read commands take --json.
-`
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // run executes one command line and returns the exit code.
 func run(argv []string, stdout, stderr io.Writer) int {
-	if len(argv) == 0 || argv[0] == "help" || argv[0] == "--help" || argv[0] == "-h" {
-		fmt.Fprint(stdout, usage)
-		return 0
-	}
 	err := dispatch(argv, stdout)
 	if err == nil {
 		return 0
+	}
+	var ex *exitError
+	if errors.As(err, &ex) {
+		if ex.msg != "" {
+			fmt.Fprintln(stderr, "switchyard: "+ex.msg)
+		}
+		return ex.code
 	}
 	fmt.Fprintln(stderr, "switchyard: "+err.Error())
 	var un *api.UnreachableError
@@ -93,83 +53,8 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	return 1
 }
 
-func dispatch(argv []string, out io.Writer) error {
-	cmd, rest := argv[0], argv[1:]
-	sub := func() (string, []string, error) {
-		if len(rest) == 0 {
-			return "", nil, usagef("`switchyard %s` needs a subcommand; see `switchyard help`", cmd)
-		}
-		return rest[0], rest[1:], nil
-	}
-	switch cmd {
-	case "daemon":
-		return runDaemon(rest)
-	case "version":
-		fmt.Fprintln(out, "switchyard", vswitchd.Version)
-		return nil
-	case "show":
-		return cmdShow(rest, out)
-	case "stats":
-		return cmdStats(rest, out)
-	case "bridge":
-		s, r, err := sub()
-		if err != nil {
-			return err
-		}
-		return cmdBridge(s, r, out)
-	case "port":
-		s, r, err := sub()
-		if err != nil {
-			return err
-		}
-		return cmdPort(s, r, out)
-	case "veth":
-		s, r, err := sub()
-		if err != nil {
-			return err
-		}
-		if s != "add" {
-			return usagef("unknown command `veth %s`; allowed: veth add", s)
-		}
-		return cmdVethAdd(r, out)
-	case "fdb":
-		s, r, err := sub()
-		if err != nil {
-			return err
-		}
-		return cmdFDB(s, r, out)
-	case "lab":
-		s, r, err := sub()
-		if err != nil {
-			return err
-		}
-		return cmdLab(s, r, out)
-	case "flow":
-		s, r, err := sub()
-		if err != nil {
-			return err
-		}
-		return cmdFlow(s, r, out)
-	case "trace":
-		return cmdTrace(rest, out)
-	case "dpctl":
-		s, r, err := sub()
-		if err != nil {
-			return err
-		}
-		return cmdDpctl(s, r, out)
-	case "bond":
-		s, r, err := sub()
-		if err != nil {
-			return err
-		}
-		return cmdBond(s, r, out)
-	}
-	return usagef("unknown command %q; see `switchyard help`", cmd)
-}
-
 func runDaemon(argv []string) error {
-	p, err := parse("daemon", argv, flagSpec{"state-dir": true, "log-level": true, "offload": true, "devices": true})
+	p, err := parse("daemon", argv, merge(flagSpec{"state-dir": true, "log-level": true, "offload": true, "devices": true}, observeDaemonFlags))
 	if err != nil {
 		return err
 	}
@@ -205,7 +90,11 @@ func runDaemon(argv []string) error {
 	default:
 		return usagef("devices %q is not valid; allowed: os, memory", p.flags["devices"])
 	}
-	return vswitchd.Run(ctx, vswitchd.Options{StateDir: p.flags["state-dir"], Socket: socketPath(p), Logger: log, NoOffload: noOffload, Memory: memory})
+	o := vswitchd.Options{StateDir: p.flags["state-dir"], Socket: socketPath(p), Logger: log, NoOffload: noOffload, Memory: memory}
+	if err := observeDaemonOptions(p, &o); err != nil {
+		return err
+	}
+	return vswitchd.Run(ctx, o)
 }
 
 func socketPath(p *parsed) string {

@@ -13,9 +13,12 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/switchyard-net/switchyard/internal/capture"
 	"github.com/switchyard-net/switchyard/internal/config"
 	"github.com/switchyard-net/switchyard/internal/datapath"
+	"github.com/switchyard-net/switchyard/internal/doctor"
 	"github.com/switchyard-net/switchyard/internal/errs"
+	"github.com/switchyard-net/switchyard/internal/events"
 )
 
 // Backend is what the API serves: the running switch. Its errors are the
@@ -42,6 +45,17 @@ type Backend interface {
 	TraceLive(bridge, port string, count int) (<-chan *datapath.Trace, func(), error)
 	DatapathFlows(bridge string) ([]DatapathFlow, error)
 	Runtime() Runtime
+
+	// Seeing inside (observe.go): metrics, events, captures, doctor.
+	MetricsHandler() http.Handler
+	Events(q events.Query) []events.Event
+	FollowEvents(q events.Query) ([]events.Event, *events.Subscription)
+	StartCapture(bridge, port string, o capture.Options, who string) (*capture.Session, error)
+	EndCapture(s *capture.Session, r capture.Result, err error)
+	StopCapture(id string) error
+	Captures() []CaptureStatus
+	Doctor(ctx context.Context, o doctor.Options) *doctor.Report
+	Tunnels() []TunnelStatus
 }
 
 // route is one endpoint.
@@ -79,6 +93,14 @@ var routes = []route{
 	{"POST /v1/bridges/{name}/trace", trace},
 	{"GET /v1/bridges/{name}/trace/live", traceLive},
 	{"GET /v1/bridges/{name}/dpctl/flows", dpctlFlows},
+	// Seeing inside (observe.go).
+	{"GET /metrics", metricsRoute},
+	{"GET /v1/events", getEvents},
+	{"GET /v1/bridges/{name}/ports/{port}/capture", startCapture},
+	{"GET /v1/captures", listCaptures},
+	{"DELETE /v1/captures/{id}", stopCapture},
+	{"GET /v1/doctor", runDoctor},
+	{"GET /v1/tunnels", getTunnels},
 }
 
 // Handler returns the HTTP handler of the v1 API.
@@ -86,7 +108,7 @@ func Handler(b Backend) http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range routes {
 		h := rt.handle
-		mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) { h(b, w, r) })
+		mux.HandleFunc(rt.pattern, audited(b, func(w http.ResponseWriter, r *http.Request) { h(b, w, r) }))
 	}
 	// Go profiles of the daemon (the socket is root's, as is the switch):
 	// curl --unix-socket SOCK http://sy/debug/pprof/profile?seconds=10 > cpu.prof
@@ -349,7 +371,7 @@ func Serve(ctx context.Context, path string, b Backend) error {
 		return fmt.Errorf("listen on %s: %w", path, err)
 	}
 	_ = os.Chmod(path, 0o660)
-	srv := &http.Server{Handler: Handler(b), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: Handler(b), ReadHeaderTimeout: 5 * time.Second, ConnContext: peerContext}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

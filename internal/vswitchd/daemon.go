@@ -27,6 +27,10 @@ type Options struct {
 	// instead of an OS device: for tests of the daemon without root, and
 	// for trying configurations out.
 	Memory bool
+	// Web serves the dashboard on this TCP address (off when empty);
+	// WebToken is required from its clients unless Web is a loopback
+	// address. MetricsListen also serves /metrics on this TCP address.
+	Web, WebToken, MetricsListen string
 }
 
 // DefaultStateDir is the daemon's state directory unless told otherwise.
@@ -63,6 +67,10 @@ func Run(ctx context.Context, o Options) error {
 	_, rev := store.Get()
 	o.Logger.Info("switchyard daemon starting", "version", Version, "state_dir", o.StateDir, "socket", o.Socket, "revision", rev, "offload", sw.offload)
 	sw.Reconcile()
+	obs, err := startObserve(ctx, sw, o)
+	if err != nil {
+		return err
+	}
 
 	go func() {
 		w := store.Watch()
@@ -86,8 +94,10 @@ func Run(ctx context.Context, o Options) error {
 	}()
 	err = api.Serve(ctx, o.Socket, sw)
 	if err != nil && !errors.Is(err, context.Canceled) {
+		obs.stopped(err)
 		return fmt.Errorf("api: %w", err)
 	}
+	obs.stopped(nil)
 	o.Logger.Info("switchyard daemon stopping")
 	return nil
 }

@@ -40,6 +40,9 @@ type Switch struct {
 	memory    bool // every port is an in-memory device (tests, dry runs)
 
 	l2s *l2State // spanning trees, carrier watcher (l2.go)
+	// obs is the observer (observe.go): events, captures, metrics, the
+	// doctor; nil until Run starts it.
+	obs *observer
 }
 
 type runBridge struct {
@@ -149,6 +152,7 @@ func (s *Switch) configureBridges(cfg *config.Config) {
 			s.bridges[name] = rb
 			s.restoreFlows(rb)
 			dp.OnFlowRemoved(func(l []datapath.FlowRemoved) { s.flowsExpired(name, l) })
+			s.observeBridge(name, dp)
 			s.log.Info("bridge added", "bridge", name)
 		} else if rb.cfg != *b {
 			if err := rb.dp.SetConfig(dpcfg); err != nil {
