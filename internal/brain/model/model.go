@@ -354,7 +354,9 @@ func (k Keys) Networks() string { return k.Prefix + "/networks/" }
 func (k Keys) Network(name string) string { return k.Networks() + name }
 
 // VNI is the VNI index key.
-func (k Keys) VNI(vni uint32) string { return k.Prefix + "/index/vni/" + strconv.FormatUint(uint64(vni), 10) }
+func (k Keys) VNI(vni uint32) string {
+	return k.Prefix + "/index/vni/" + strconv.FormatUint(uint64(vni), 10)
+}
 
 // Ports is the prefix of every port record.
 func (k Keys) Ports() string { return k.Prefix + "/ports/" }

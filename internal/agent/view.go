@@ -1,0 +1,389 @@
+package agent
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/switchyard-net/switchyard/internal/brain/wire"
+)
+
+// The view is what the brain told this host, held compactly (a remote port
+// costs one map slot and its packed addresses), and the desired dataplane
+// state is a pure function of it: the per-key functions below are used both
+// for incremental changes and for the full recompute, so the two cannot
+// disagree by construction; audits check the rest against etcd.
+
+type vhost struct {
+	name  string
+	vteps []netip.Addr
+	alive bool
+}
+
+type vlocal struct{ id, netns, ifname string }
+
+type vport struct {
+	host, to *vhost
+	ver      int64
+	ips      string // packed: a length byte (4 or 16) and the address bytes, repeated
+	local    *vlocal
+}
+
+type vnet struct {
+	name  string
+	encap string
+	vni   uint32
+	mtu   int
+	ports map[MAC]vport
+	hosts map[*vhost]int     // ports occupying each host
+	ips   map[netip.Addr]MAC // owner of each address
+}
+
+type view struct {
+	self  string
+	local netip.Addr // our VTEP
+	nets  map[string]*vnet
+	hosts map[string]*vhost
+	rev   int64
+}
+
+func newView(self string, local netip.Addr) *view {
+	return &view{self: self, local: local, nets: map[string]*vnet{}, hosts: map[string]*vhost{}}
+}
+
+func (v *view) host(name string) *vhost {
+	h := v.hosts[name]
+	if h == nil {
+		h = &vhost{name: name}
+		v.hosts[name] = h
+	}
+	return h
+}
+
+// adopt returns the view's record of a host, copied from another view's
+// if the view has none.
+func (v *view) adopt(h *vhost) *vhost {
+	if x, ok := v.hosts[h.name]; ok {
+		return x
+	}
+	x := &vhost{name: h.name, vteps: append([]netip.Addr(nil), h.vteps...), alive: h.alive}
+	v.hosts[h.name] = x
+	return x
+}
+
+func packIPs(ips []string) (string, bool) {
+	if len(ips) == 0 {
+		return "", true
+	}
+	b := make([]byte, 0, len(ips)*5)
+	for _, s := range ips {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return "", false
+		}
+		a = a.Unmap()
+		raw := a.AsSlice()
+		b = append(b, byte(len(raw)))
+		b = append(b, raw...)
+	}
+	return string(b), true
+}
+
+func eachIP(packed string, f func(netip.Addr)) {
+	for i := 0; i < len(packed); {
+		n := int(packed[i])
+		a, _ := netip.AddrFromSlice([]byte(packed[i+1 : i+1+n]))
+		f(a)
+		i += 1 + n
+	}
+}
+
+func ipList(packed string) []netip.Addr {
+	var out []netip.Addr
+	eachIP(packed, func(a netip.Addr) { out = append(out, a) })
+	return out
+}
+
+// vtepOf picks a host's VTEP of our address family.
+func (v *view) vtepOf(h *vhost) (netip.Addr, bool) {
+	for _, a := range h.vteps {
+		if a.Is4() == v.local.Is4() {
+			return a, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// freezes are duplicate-detection freezes: a frozen MAC keeps pointing at
+// the host it pointed at; a frozen IP keeps its MAC.
+type freezes struct {
+	mac map[FDBKey]frozenMAC
+	ip  map[NeighKey]frozenIP
+}
+
+type frozenMAC struct {
+	host     string
+	lastMove time.Time
+}
+
+type frozenIP struct {
+	mac      MAC
+	lastMove time.Time
+}
+
+// ---- desired state, key by key ----
+
+func (v *view) wiring(n *vnet) (Wiring, bool) {
+	if n == nil {
+		return Wiring{}, false
+	}
+	w := Wiring{Network: n.name, Encap: n.encap, VNI: n.vni, MTU: n.mtu, Local: v.local}
+	for h, c := range n.hosts {
+		if c <= 0 || h.name == v.self || !h.alive {
+			continue
+		}
+		if a, ok := v.vtepOf(h); ok {
+			w.Flood = append(w.Flood, a)
+		}
+	}
+	slices.SortFunc(w.Flood, func(a, b netip.Addr) int { return a.Compare(b) })
+	w.Flood = slices.Compact(w.Flood)
+	return w, true
+}
+
+func (v *view) fdb(fz *freezes, n *vnet, mac MAC) (netip.Addr, bool) {
+	if n == nil {
+		return netip.Addr{}, false
+	}
+	p, ok := n.ports[mac]
+	if !ok || p.host == nil || p.host.name == v.self {
+		return netip.Addr{}, false
+	}
+	h := p.host
+	if f, ok := fz.mac[FDBKey{n.name, mac}]; ok && f.host != v.self {
+		h = v.host(f.host)
+	}
+	if !h.alive {
+		return netip.Addr{}, false
+	}
+	return v.vtepOf(h)
+}
+
+func (v *view) vif(n *vnet, mac MAC) (VIF, bool) {
+	if n == nil {
+		return VIF{}, false
+	}
+	p, ok := n.ports[mac]
+	if !ok || p.local == nil {
+		return VIF{}, false
+	}
+	return VIF{ID: p.local.id, Network: n.name, MAC: mac, IPs: ipList(p.ips), NetNS: p.local.netns, IfName: p.local.ifname, MTU: n.mtu}, true
+}
+
+func (v *view) neigh(fz *freezes, n *vnet, ip netip.Addr) (MAC, bool) {
+	if n == nil {
+		return MAC{}, false
+	}
+	mac, ok := n.ips[ip]
+	if f, frozen := fz.ip[NeighKey{n.name, ip}]; frozen {
+		mac, ok = f.mac, true
+	}
+	if !ok {
+		return MAC{}, false
+	}
+	p, ok := n.ports[mac]
+	if !ok || p.host == nil {
+		return MAC{}, false
+	}
+	if p.host.name != v.self && !p.host.alive {
+		return MAC{}, false
+	}
+	return mac, true
+}
+
+// desired is the full recompute.
+func (v *view) desired(fz *freezes) *State {
+	s := NewState()
+	for _, n := range v.nets {
+		w, _ := v.wiring(n)
+		s.Networks[n.name] = w
+		for mac := range n.ports {
+			if x, ok := v.vif(n, mac); ok {
+				s.VIFs[x.ID] = x
+			}
+			if a, ok := v.fdb(fz, n, mac); ok {
+				s.FDB[FDBKey{n.name, mac}] = a
+			}
+		}
+		for ip := range n.ips {
+			if m, ok := v.neigh(fz, n, ip); ok {
+				s.Neigh[NeighKey{n.name, ip}] = m
+			}
+		}
+	}
+	return s
+}
+
+// ---- applying messages to the view ----
+
+func (v *view) setHost(w *wire.Host) *vhost {
+	h := v.host(w.Name)
+	h.alive = w.Alive
+	h.vteps = h.vteps[:0]
+	for _, s := range w.VTEPs {
+		if a, err := netip.ParseAddr(s); err == nil {
+			h.vteps = append(h.vteps, a.Unmap())
+		}
+	}
+	return h
+}
+
+func (v *view) setNet(w *wire.Net) *vnet {
+	n := v.nets[w.Name]
+	if n == nil {
+		n = &vnet{name: w.Name, ports: map[MAC]vport{}, hosts: map[*vhost]int{}, ips: map[netip.Addr]MAC{}}
+		v.nets[w.Name] = n
+	}
+	n.encap, n.vni, n.mtu = w.Encap, w.VNI, w.MTU
+	return n
+}
+
+func (n *vnet) occupy(p vport, d int) {
+	for _, h := range [2]*vhost{p.host, p.to} {
+		if h == nil {
+			continue
+		}
+		if n.hosts[h] += d; n.hosts[h] <= 0 {
+			delete(n.hosts, h)
+		}
+	}
+}
+
+// putPort stores a port; it returns the previous one.
+func (v *view) putPort(n *vnet, mac MAC, p vport) (vport, bool) {
+	old, had := n.ports[mac]
+	if had {
+		n.occupy(old, -1)
+		eachIP(old.ips, func(a netip.Addr) {
+			if n.ips[a] == mac {
+				delete(n.ips, a)
+			}
+		})
+	}
+	n.ports[mac] = p
+	n.occupy(p, +1)
+	eachIP(p.ips, func(a netip.Addr) { n.ips[a] = mac })
+	return old, had
+}
+
+func (v *view) delPort(n *vnet, mac MAC) (vport, bool) {
+	old, had := n.ports[mac]
+	if !had {
+		return old, false
+	}
+	n.occupy(old, -1)
+	eachIP(old.ips, func(a netip.Addr) {
+		if n.ips[a] == mac {
+			delete(n.ips, a)
+		}
+	})
+	delete(n.ports, mac)
+	return old, true
+}
+
+// portFrom converts a wire port.
+func (v *view) portFrom(w *wire.Port) (MAC, vport, bool) {
+	mac, err := ParseMAC(w.MAC)
+	if err != nil {
+		return mac, vport{}, false
+	}
+	ips, ok := packIPs(w.IPs)
+	if !ok {
+		return mac, vport{}, false
+	}
+	p := vport{host: v.host(w.Host), ver: w.Ver, ips: ips}
+	if w.To != "" {
+		p.to = v.host(w.To)
+	}
+	if w.ID != "" && (w.Host == v.self || w.To == v.self) {
+		p.local = &vlocal{id: w.ID, netns: w.NetNS, ifname: w.IfName}
+	}
+	return mac, p, true
+}
+
+// ---- ordering a change set ----
+
+// diff returns the ops that turn have into want, adds and changes before
+// deletes: networks (flood lists grown to the union), VIFs, FDB and
+// neighbour puts, then neighbour, FDB and VIF deletes, then the networks'
+// final flood lists and network deletes.
+func diff(have, want *State) []Op {
+	var ops, late []Op
+	for name, w := range want.Networks {
+		h, had := have.Networks[name]
+		if had && h.equal(&w) {
+			continue
+		}
+		wc := w
+		if !had {
+			ops = append(ops, Op{Kind: OpNetworkPut, Network: name, Wiring: &wc})
+			continue
+		}
+		u := union(h.Flood, w.Flood)
+		if len(u) == len(w.Flood) {
+			ops = append(ops, Op{Kind: OpNetworkPut, Network: name, Wiring: &wc})
+			continue
+		}
+		if len(u) > len(h.Flood) || h.MTU != w.MTU || h.VNI != w.VNI || h.Encap != w.Encap || h.Local != w.Local {
+			mid := w
+			mid.Flood = u
+			ops = append(ops, Op{Kind: OpNetworkPut, Network: name, Wiring: &mid})
+		}
+		late = append(late, Op{Kind: OpNetworkPut, Network: name, Wiring: &wc})
+	}
+	for id, x := range want.VIFs {
+		if h, ok := have.VIFs[id]; !ok || !h.equal(&x) {
+			xc := x
+			ops = append(ops, Op{Kind: OpVIFPut, Network: x.Network, VIF: &xc})
+		}
+	}
+	for k, a := range want.FDB {
+		if h, ok := have.FDB[k]; !ok || h != a {
+			ops = append(ops, Op{Kind: OpFDBPut, Network: k.Network, MAC: k.MAC, VTEP: a})
+		}
+	}
+	for k, m := range want.Neigh {
+		if h, ok := have.Neigh[k]; !ok || h != m {
+			ops = append(ops, Op{Kind: OpNeighPut, Network: k.Network, IP: k.IP, MAC: m})
+		}
+	}
+	for k := range have.Neigh {
+		if _, ok := want.Neigh[k]; !ok {
+			ops = append(ops, Op{Kind: OpNeighDel, Network: k.Network, IP: k.IP})
+		}
+	}
+	for k := range have.FDB {
+		if _, ok := want.FDB[k]; !ok {
+			ops = append(ops, Op{Kind: OpFDBDel, Network: k.Network, MAC: k.MAC})
+		}
+	}
+	for id, x := range have.VIFs {
+		if _, ok := want.VIFs[id]; !ok {
+			xc := x
+			ops = append(ops, Op{Kind: OpVIFDel, Network: x.Network, VIF: &xc})
+		}
+	}
+	ops = append(ops, late...)
+	for name := range have.Networks {
+		if _, ok := want.Networks[name]; !ok {
+			ops = append(ops, Op{Kind: OpNetworkDel, Network: name})
+		}
+	}
+	return ops
+}
+
+func union(a, b []netip.Addr) []netip.Addr {
+	u := append(append([]netip.Addr(nil), a...), b...)
+	slices.SortFunc(u, func(x, y netip.Addr) int { return x.Compare(y) })
+	return slices.Compact(u)
+}
