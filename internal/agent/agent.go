@@ -310,7 +310,7 @@ func (a *Agent) runSession(ctx context.Context) (bool, error) {
 	var hbDone sync.WaitGroup
 	hbDone.Add(1)
 	go func() { defer hbDone.Done(); a.heartbeat(sctx, cancel, hb) }()
-	defer hbDone.Wait()
+	defer func() { cancel(); hbDone.Wait() }()
 
 	req, _ := http.NewRequestWithContext(sctx, http.MethodGet, a.base+wire.PathStream+"?session="+url.QueryEscape(rep.Session), nil)
 	if a.cfg.Token != "" {
@@ -484,7 +484,7 @@ func (a *Agent) applyMsg(v *view, m *wire.Msg, live bool) {
 		if live {
 			a.touchNet(v, m.Name, true)
 		}
-		delete(v.nets, m.Name)
+		v.delNet(m.Name)
 	case wire.THost:
 		if m.Host == nil {
 			a.st.badMessages.Add(1)
@@ -508,6 +508,10 @@ func (a *Agent) applyMsg(v *view, m *wire.Msg, live bool) {
 		}
 		mac, p, ok := v.portFrom(m.Port)
 		if !ok {
+			a.st.badMessages.Add(1)
+			return
+		}
+		if v.idConflict(n, mac, p) {
 			a.st.badMessages.Add(1)
 			return
 		}
@@ -582,7 +586,11 @@ func (a *Agent) macMoved(v *view, n *vnet, mac MAC, from, to string, now time.Ti
 		return
 	}
 	// Freeze where it points after this move.
-	a.fz.mac[k] = frozenMAC{host: to, lastMove: now}
+	f := frozenMAC{host: to, lastMove: now}
+	if h, ok := v.hosts[to]; ok {
+		f.vtep, _ = v.vtepOf(h)
+	}
+	a.fz.mac[k] = f
 	a.st.dupMAC.Add(1)
 	a.st.frozen.Add(1)
 	a.event(Event{Time: now, Kind: "duplicate-mac", Network: n.name, MAC: mac.String(), Host: to, Moves: moves})
@@ -642,7 +650,9 @@ func (a *Agent) finishSnapshot(ctx context.Context, rev int64) {
 				if op.to != nil {
 					q.to = snap.adopt(op.to)
 				}
-				snap.putPort(sn, mac, q)
+				if !snap.idConflict(sn, mac, q) {
+					snap.putPort(sn, mac, q)
+				}
 			}
 		}
 	}
@@ -732,6 +742,17 @@ func (a *Agent) touchNet(v *view, name string, ports bool) {
 	for ip := range n.ips {
 		a.touchIP(v, n, ip)
 	}
+	a.touchFrozenIPs(v, n, func(MAC) bool { return true })
+}
+
+// touchFrozenIPs notes the frozen addresses of a network whose frozen MAC
+// matches (their entries depend on that MAC's port).
+func (a *Agent) touchFrozenIPs(v *view, n *vnet, match func(MAC) bool) {
+	for k, f := range a.fz.ip {
+		if k.Network == n.name && match(f.mac) {
+			a.touchIP(v, n, k.IP)
+		}
+	}
 }
 
 func (a *Agent) touchPort(v *view, n *vnet, mac MAC, old vport, had bool, p vport) {
@@ -741,6 +762,9 @@ func (a *Agent) touchPort(v *view, n *vnet, mac MAC, old vport, had bool, p vpor
 		eachIP(old.ips, func(ip netip.Addr) { a.touchIP(v, n, ip) })
 	}
 	eachIP(p.ips, func(ip netip.Addr) { a.touchIP(v, n, ip) })
+	if len(a.fz.ip) > 0 {
+		a.touchFrozenIPs(v, n, func(m MAC) bool { return m == mac })
+	}
 }
 
 // touchHost notes everything a host's record decides: the wiring of the
@@ -756,6 +780,9 @@ func (a *Agent) touchHost(v *view, h *vhost) {
 				a.touchKey(v, n, mac)
 				eachIP(p.ips, func(ip netip.Addr) { a.touchIP(v, n, ip) })
 			}
+		}
+		if len(a.fz.ip) > 0 {
+			a.touchFrozenIPs(v, n, func(m MAC) bool { p, ok := n.ports[m]; return ok && (p.host == h || p.to == h) })
 		}
 	}
 	for k, f := range a.fz.mac {

@@ -169,7 +169,10 @@ func TestValidationAndUniqueness(t *testing.T) {
 			return err
 		}(), "encap", model.CodeInvalid},
 		{"vni range", func() error { _, err := e.Brain.CreateNetwork(bg, model.Network{Name: "x", VNI: 1 << 24}); return err }(), "vni", model.CodeInvalid},
-		{"mtu range", func() error { _, err := e.Brain.CreateNetwork(bg, model.Network{Name: "x", VNI: 9, MTU: 100}); return err }(), "mtu", model.CodeInvalid},
+		{"mtu range", func() error {
+			_, err := e.Brain.CreateNetwork(bg, model.Network{Name: "x", VNI: 9, MTU: 100})
+			return err
+		}(), "mtu", model.CodeInvalid},
 		{"bad name", func() error { _, err := e.Brain.CreateNetwork(bg, model.Network{Name: "Bad Name", VNI: 9}); return err }(), "name", model.CodeInvalid},
 		{"no network", func() error {
 			_, err := e.Brain.Plug(bg, model.Port{Network: "nope", Host: "h1", MAC: "02:00:00:00:00:01"}, 0)

@@ -80,7 +80,7 @@ func (a *Agent) audit(ctx context.Context, have *State, fz *freezes, rev int64) 
 		if n == nil {
 			continue
 		}
-		if mac, vp, ok := v.portFrom(p); ok {
+		if mac, vp, ok := v.portFrom(p); ok && !v.idConflict(n, mac, vp) {
 			v.putPort(n, mac, vp)
 		}
 	}

@@ -44,11 +44,34 @@ type view struct {
 	local netip.Addr // our VTEP
 	nets  map[string]*vnet
 	hosts map[string]*vhost
+	ids   map[string]FDBKey // local ports by ID
 	rev   int64
 }
 
 func newView(self string, local netip.Addr) *view {
-	return &view{self: self, local: local, nets: map[string]*vnet{}, hosts: map[string]*vhost{}}
+	return &view{self: self, local: local, nets: map[string]*vnet{}, hosts: map[string]*vhost{}, ids: map[string]FDBKey{}}
+}
+
+// idConflict says whether a local port's ID already names another port
+// (the brain never sends that; a stream that does is malformed).
+func (v *view) idConflict(n *vnet, mac MAC, p vport) bool {
+	if p.local == nil {
+		return false
+	}
+	k, ok := v.ids[p.local.id]
+	return ok && k != FDBKey{n.name, mac}
+}
+
+// delNet drops a network and its ports.
+func (v *view) delNet(name string) {
+	n := v.nets[name]
+	if n == nil {
+		return
+	}
+	for mac := range n.ports {
+		v.delPort(n, mac)
+	}
+	delete(v.nets, name)
 }
 
 func (v *view) host(name string) *vhost {
@@ -123,6 +146,7 @@ type freezes struct {
 
 type frozenMAC struct {
 	host     string
+	vtep     netip.Addr // the host's VTEP when frozen (if the view forgets the host)
 	lastMove time.Time
 }
 
@@ -161,7 +185,11 @@ func (v *view) fdb(fz *freezes, n *vnet, mac MAC) (netip.Addr, bool) {
 	}
 	h := p.host
 	if f, ok := fz.mac[FDBKey{n.name, mac}]; ok && f.host != v.self {
-		h = v.host(f.host)
+		fh, known := v.hosts[f.host]
+		if !known {
+			return f.vtep, f.vtep.IsValid()
+		}
+		h = fh
 	}
 	if !h.alive {
 		return netip.Addr{}, false
@@ -221,6 +249,11 @@ func (v *view) desired(fz *freezes) *State {
 			}
 		}
 	}
+	for k := range fz.ip {
+		if m, ok := v.neigh(fz, v.nets[k.Network], k.IP); ok {
+			s.Neigh[k] = m
+		}
+	}
 	return s
 }
 
@@ -269,6 +302,12 @@ func (v *view) putPort(n *vnet, mac MAC, p vport) (vport, bool) {
 				delete(n.ips, a)
 			}
 		})
+		if old.local != nil {
+			delete(v.ids, old.local.id)
+		}
+	}
+	if p.local != nil {
+		v.ids[p.local.id] = FDBKey{n.name, mac}
 	}
 	n.ports[mac] = p
 	n.occupy(p, +1)
@@ -287,6 +326,9 @@ func (v *view) delPort(n *vnet, mac MAC) (vport, bool) {
 			delete(n.ips, a)
 		}
 	})
+	if old.local != nil {
+		delete(v.ids, old.local.id)
+	}
 	delete(n.ports, mac)
 	return old, true
 }

@@ -129,12 +129,17 @@ func New(ctx context.Context, cli *clientv3.Client, o Options) (*Brain, error) {
 // Close stops the brain (sessions end; agents keep their state).
 func (b *Brain) Close() {
 	b.cancel()
+	b.dropSessions()
+	b.wg.Wait()
+}
+
+// dropSessions ends every agent session (their streams return).
+func (b *Brain) dropSessions() {
 	b.hub.mu.Lock()
 	for _, s := range b.hub.sessions {
 		b.hub.dropLocked(s)
 	}
 	b.hub.mu.Unlock()
-	b.wg.Wait()
 }
 
 // Revision is the etcd revision the brain's cache has applied.

@@ -276,6 +276,8 @@ func Listen(addr string) (net.Listener, error) {
 // Serve serves the API on ln until ctx ends.
 func (b *Brain) Serve(ctx context.Context, ln net.Listener, token string) error {
 	srv := &http.Server{Handler: b.Handler(token), ReadHeaderTimeout: 5 * time.Second}
+	// Streams never end by themselves: end them when the server stops.
+	srv.RegisterOnShutdown(b.dropSessions)
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
