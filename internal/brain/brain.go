@@ -255,7 +255,7 @@ func (b *Brain) housekeeping() {
 	defer b.wg.Done()
 	idle := time.NewTicker(b.opts.IdleProgress)
 	defer idle.Stop()
-	sweep := time.NewTicker(time.Second)
+	sweep := time.NewTicker(250 * time.Millisecond)
 	defer sweep.Stop()
 	var graceC <-chan time.Time
 	if d := time.Until(b.hub.graceEnd); d > 0 {
@@ -270,8 +270,9 @@ func (b *Brain) housekeeping() {
 		case <-idle.C:
 			b.hub.idleProgress()
 		case <-graceC:
-			b.hub.graceOver()
+			b.hub.reevaluate()
 		case now := <-sweep.C:
+			b.hub.reevaluate()
 			b.hub.mu.Lock()
 			for _, s := range b.hub.sessions {
 				if now.Sub(s.lastSeen) > b.opts.SessionTimeout && !s.streaming {

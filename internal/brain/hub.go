@@ -99,8 +99,22 @@ func (h *hub) host(name string) *chost {
 // reported is the liveness agents are told: the lease key, or, during the
 // grace after the brain started, a known host is presumed alive so that
 // hosts re-registering after a brain outage do not flap.
+//
+// A host whose agent reports to this brain within its TTL is alive too,
+// whatever its lease says: the lease expires when etcd could not be
+// reached to renew it (a partition between the brain and etcd, a paused
+// etcd), which says nothing about the host, and the brain renews it as soon
+// as it can. A host is declared dead only when both are gone: no lease key
+// and no fresh report.
 func (h *hub) reported(c *chost) bool {
-	return c.hasRecord && (c.aliveKey || time.Now().Before(h.graceEnd))
+	if !c.hasRecord {
+		return false
+	}
+	if c.aliveKey || time.Now().Before(h.graceEnd) {
+		return true
+	}
+	s := h.sessions[c.name]
+	return s != nil && time.Since(s.lastSeen) < time.Duration(s.ttl)*time.Second
 }
 
 func (h *hub) encodeHost(c *chost) {
@@ -577,6 +591,7 @@ type session struct {
 	applied   int64
 	lastSeen  time.Time
 	lastKeep  time.Time
+	renewing  bool
 	errors    map[string]string
 	stats     *wire.AgentStats
 	msgs      uint64
@@ -729,8 +744,9 @@ func (h *hub) idleProgress() {
 	}
 }
 
-// graceOver re-announces hosts whose liveness the grace was hiding.
-func (h *hub) graceOver() {
+// reevaluate re-announces hosts whose reported liveness changed with time
+// (the start grace ended, a session went stale).
+func (h *hub) reevaluate() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, c := range h.hosts {

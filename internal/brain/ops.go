@@ -540,9 +540,11 @@ func (b *Brain) Register(ctx context.Context, r wire.RegisterRequest) (wire.Regi
 }
 
 // Report takes an agent's heartbeat: applied revision, VIF errors,
-// counters; it renews the host's lease (at most once a second). A lease
-// that expired meanwhile (the host was declared dead) is replaced and the
-// host comes back.
+// counters. It answers at once; the host's lease is renewed in the
+// background (one renewal in flight per session, at most one a second), so
+// a slow or unreachable etcd never delays heartbeats. A lease that expired
+// meanwhile (etcd was away, or the host was declared dead) is replaced and
+// the liveness key written again.
 func (b *Brain) Report(ctx context.Context, r wire.Report) error {
 	s := b.hub.session(r.Session)
 	if s == nil {
@@ -550,34 +552,44 @@ func (b *Brain) Report(ctx context.Context, r wire.Report) error {
 	}
 	b.hub.report(s, &r)
 	b.hub.mu.Lock()
-	due := time.Since(s.lastKeep) >= time.Second
+	due := time.Since(s.lastKeep) >= time.Second && !s.renewing
 	if due {
-		s.lastKeep = time.Now()
+		s.lastKeep, s.renewing = time.Now(), true
 	}
 	b.hub.mu.Unlock()
-	if !due {
-		return nil
+	if due {
+		go b.renew(s)
 	}
-	_, err := b.cli.KeepAliveOnce(ctx, clientv3.LeaseID(s.lease))
-	if err == nil {
-		return nil
-	}
-	if !isLeaseGone(err) {
-		return unavailable(err)
+	return nil
+}
+
+func (b *Brain) renew(s *session) {
+	defer func() {
+		b.hub.mu.Lock()
+		s.renewing = false
+		b.hub.mu.Unlock()
+	}()
+	ctx, cancel := context.WithTimeout(b.ctx, time.Duration(s.ttl)*time.Second)
+	defer cancel()
+	b.hub.mu.Lock()
+	lease := s.lease
+	b.hub.mu.Unlock()
+	_, err := b.cli.KeepAliveOnce(ctx, clientv3.LeaseID(lease))
+	if err == nil || !isLeaseGone(err) {
+		return
 	}
 	gr, err := b.cli.Grant(ctx, s.ttl)
 	if err != nil {
-		return unavailable(err)
+		return
 	}
 	alive, _ := json.Marshal(model.Alive{Session: s.id, Since: time.Now().UTC().Format(time.RFC3339Nano), TTL: s.ttl})
 	if _, err := b.cli.Put(ctx, b.keys.Alive(s.host), string(alive), clientv3.WithLease(gr.ID)); err != nil {
-		return unavailable(err)
+		return
 	}
 	b.hub.mu.Lock()
 	s.lease = int64(gr.ID)
 	b.hub.mu.Unlock()
-	b.log.Info("brain: host lease had expired; host is back", "host", s.host)
-	return nil
+	b.log.Info("brain: host lease had expired while its agent kept reporting; renewed", "host", s.host)
 }
 
 func isLeaseGone(err error) bool {
