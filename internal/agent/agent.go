@@ -325,7 +325,7 @@ func (a *Agent) runSession(ctx context.Context) (bool, error) {
 		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return false, fmt.Errorf("stream: %d %s", resp.StatusCode, strings.TrimSpace(string(raw)))
 	}
-	msgs := make(chan wire.Msg, 4096)
+	msgs := make(chan wire.Msg, 256)
 	readErr := make(chan error, 1)
 	go func() { readErr <- a.read(sctx, cancel, resp.Body, msgs) }()
 	a.snap = nil
@@ -339,7 +339,7 @@ func (a *Agent) runSession(ctx context.Context) (bool, error) {
 			}
 			a.handle(sctx, &m)
 		drain:
-			for i := 0; i < 4096; i++ {
+			for i := 0; i < 1024; i++ {
 				select {
 				case m, ok := <-msgs:
 					if !ok {

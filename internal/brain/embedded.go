@@ -22,6 +22,8 @@ type EmbeddedOptions struct {
 	// AutoCompaction keeps this much revision history (default 1h).
 	AutoCompaction string
 	LogLevel       string
+	// Quiet sends etcd's own log to /dev/null (tests, benchmarks).
+	Quiet bool
 }
 
 // StartEmbedded starts an etcd member in this process and returns it with
@@ -66,6 +68,9 @@ func StartEmbedded(o EmbeddedOptions) (*embed.Etcd, string, error) {
 	cfg.LogLevel = o.LogLevel
 	if cfg.LogLevel == "" {
 		cfg.LogLevel = "error"
+	}
+	if o.Quiet {
+		cfg.LogOutputs = []string{"/dev/null"}
 	}
 	cfg.QuotaBackendBytes = 8 << 30
 	cfg.WatchProgressNotifyInterval = 5 * time.Second

@@ -61,7 +61,7 @@ type hub struct {
 
 	touched []*session
 
-	relists, delivered, resyncs uint64
+	relists, delivered, resyncs, idleMsgs uint64
 }
 
 func newHub(keys model.Keys, queueMax int) *hub {
@@ -738,6 +738,7 @@ func (h *hub) idleProgress() {
 		s.mu.Unlock()
 		if behind {
 			h.delivered++
+			h.idleMsgs++
 			s.msgs++
 			s.kick()
 		}

@@ -57,7 +57,7 @@ func Start(t testing.TB, o Options) *Env {
 	t.Cleanup(func() { e.Stop(); os.RemoveAll(dir) })
 	eps := o.Endpoints
 	if len(eps) == 0 {
-		etcd, ep, err := brain.StartEmbedded(brain.EmbeddedOptions{Dir: filepath.Join(dir, "etcd"), NoFsync: o.NoFsync})
+		etcd, ep, err := brain.StartEmbedded(brain.EmbeddedOptions{Dir: filepath.Join(dir, "etcd"), NoFsync: o.NoFsync, Quiet: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -236,7 +236,7 @@ func StartCluster(t testing.TB) *Cluster {
 	for i := 0; i < 3; i++ {
 		go func(i int) {
 			m, _, err := brain.StartEmbedded(brain.EmbeddedOptions{Dir: c.dirs[i], Name: c.names[i], ClientURL: c.clients[i], PeerURL: c.peers[i],
-				InitialCluster: strings.Join(ic, ","), ClusterState: "new", Token: "sybc"})
+				InitialCluster: strings.Join(ic, ","), ClusterState: "new", Token: "sybc", Quiet: true})
 			c.Members[i] = m
 			errs <- err
 		}(i)

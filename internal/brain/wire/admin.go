@@ -64,9 +64,11 @@ type Status struct {
 	Sessions  int      `json:"sessions"`
 	Relists   uint64   `json:"relists"`
 	Delivered uint64   `json:"delivered"`
-	Resyncs   uint64   `json:"resyncs"`
-	DBSize    int64    `json:"db_size,omitempty"`
-	Version   string   `json:"version"`
+	// Progress counts the idle progress messages among Delivered.
+	Progress uint64 `json:"progress"`
+	Resyncs  uint64 `json:"resyncs"`
+	DBSize   int64  `json:"db_size,omitempty"`
+	Version  string `json:"version"`
 }
 
 // AuditAll is the answer of POST /v1/audit: one report per host asked.
