@@ -104,6 +104,9 @@ type Agent struct {
 	// loop state
 	view       *view
 	snap       *view
+	snapKeep   []string
+	fresh      bool // no snapshot applied since the process started
+	restart    bool // the stream must be reopened without digests
 	fz         freezes
 	macMoves   *mobility[FDBKey, string]
 	ipMoves    *mobility[NeighKey, MAC]
@@ -121,7 +124,7 @@ type Agent struct {
 }
 
 type counters struct {
-	snapshots, messages, ops, applyErrors, reconnects, stale, badMessages, dupMAC, dupIP atomic.Uint64
+	snapshots, kept, messages, ops, applyErrors, reconnects, stale, badMessages, dupMAC, dupIP atomic.Uint64
 	frozen, remoteMACs, localVIFs, networks                                              atomic.Int64
 }
 
@@ -176,6 +179,7 @@ func New(cfg Config) (*Agent, error) {
 		macMoves: newMobility[FDBKey, string](cfg.DAD), ipMoves: newMobility[NeighKey, MAC](cfg.DAD),
 		auditReq: make(chan auditReq), vifErrors: map[string]string{}, reportNow: make(chan struct{}, 1)}
 	a.view = newView(cfg.Host, a.local)
+	a.fresh = true
 	a.t.reset()
 	empty := ""
 	a.session.Store(&empty)
@@ -204,7 +208,7 @@ func (a *Agent) Applied() int64 { return a.applied.Load() }
 
 // Stats returns the agent's counters.
 func (a *Agent) Stats() wire.AgentStats {
-	return wire.AgentStats{Snapshots: a.st.snapshots.Load(), Messages: a.st.messages.Load(), Ops: a.st.ops.Load(),
+	return wire.AgentStats{Snapshots: a.st.snapshots.Load(), KeptNets: a.st.kept.Load(), Messages: a.st.messages.Load(), Ops: a.st.ops.Load(),
 		ApplyErrors: a.st.applyErrors.Load(), Reconnects: a.st.reconnects.Load(), StaleIgnored: a.st.stale.Load(),
 		DuplicateMACs: a.st.dupMAC.Load(), DuplicateIPs: a.st.dupIP.Load(), Frozen: int(a.st.frozen.Load()),
 		RemoteMACs: int(a.st.remoteMACs.Load()), LocalVIFs: int(a.st.localVIFs.Load()), Networks: int(a.st.networks.Load())}
@@ -312,7 +316,13 @@ func (a *Agent) runSession(ctx context.Context) (bool, error) {
 	go func() { defer hbDone.Done(); a.heartbeat(sctx, cancel, hb) }()
 	defer func() { cancel(); hbDone.Wait() }()
 
-	req, _ := http.NewRequestWithContext(sctx, http.MethodGet, a.base+wire.PathStream+"?session="+url.QueryEscape(rep.Session), nil)
+	sreq := wire.StreamRequest{Session: rep.Session}
+	if !a.fresh {
+		sreq.Nets = a.view.digests()
+	}
+	body, _ := json.Marshal(sreq)
+	req, _ := http.NewRequestWithContext(sctx, http.MethodPost, a.base+wire.PathStream, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
 	if a.cfg.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+a.cfg.Token)
 	}
@@ -351,6 +361,10 @@ func (a *Agent) runSession(ctx context.Context) (bool, error) {
 				}
 			}
 			a.flush(sctx)
+			if a.restart {
+				a.restart = false
+				return true, errors.New("the brain kept a network the agent does not hold; resyncing in full")
+			}
 		case now := <-tick.C:
 			a.tick(sctx, now)
 		case r := <-a.auditReq:
@@ -441,6 +455,7 @@ func (a *Agent) handle(ctx context.Context, m *wire.Msg) {
 	case wire.TBegin:
 		a.snap = newView(a.cfg.Host, a.local)
 		a.snap.rev = m.Rev
+		a.snapKeep = m.Keep
 	case wire.TEnd:
 		if a.snap != nil {
 			a.finishSnapshot(ctx, m.Rev)
@@ -619,17 +634,35 @@ func (a *Agent) event(e Event) {
 	}
 }
 
-// finishSnapshot replaces the view with the snapshot and programs the
-// difference between what the dataplane holds and the full recompute.
+// finishSnapshot replaces the view with the snapshot. Networks the brain
+// kept (their digests matched) move over from the old view unchanged. The
+// first snapshot of a process, or one after the dataplane refused ops, is
+// applied as a full diff between what the dataplane holds and the full
+// recompute; any other is applied like incremental changes: every key of
+// the networks that differ and of the hosts whose record changed is noted
+// with its value under the old view, and only those are diffed. Either way
+// adds and changes go before deletes, and nothing still wanted is touched.
 func (a *Agent) finishSnapshot(ctx context.Context, rev int64) {
-	snap := a.snap
-	a.snap = nil
+	snap, old := a.snap, a.view
+	keep := a.snapKeep
+	a.snap, a.snapKeep = nil, nil
 	a.st.snapshots.Add(1)
-	a.t.reset() // nothing incremental is pending across a snapshot
-	// An old update never wins: keep what we hold that is newer than the
-	// snapshot.
+	kept := map[string]bool{}
+	for _, name := range keep {
+		if old.nets[name] == nil || a.fresh {
+			// The brain believes we hold a network we do not: start over.
+			a.restart, a.fresh = true, true
+			return
+		}
+		kept[name] = true
+	}
 	now := time.Now()
-	for name, on := range a.view.nets {
+	// An old update never wins: keep what we hold that is newer than the
+	// snapshot; note moves the snapshot reveals.
+	for name, on := range old.nets {
+		if kept[name] {
+			continue
+		}
 		sn := snap.nets[name]
 		for mac, op := range on.ports {
 			if op.ver <= rev {
@@ -656,18 +689,64 @@ func (a *Agent) finishSnapshot(ctx context.Context, rev int64) {
 			}
 		}
 	}
-	want := snap.desired(&a.fz)
-	have, err := a.dp.Programmed(ctx)
-	if err != nil {
-		a.log.Warn("agent: dataplane cannot list its state; retrying", "err", err)
-		a.dirty = true
-		have = a.view.desired(&a.fz)
+	full := a.fresh || a.dirty
+	if !full {
+		for name, on := range old.nets {
+			if !kept[name] {
+				a.touchNet(old, name, true)
+				_ = on
+			}
+		}
+		for name, sn := range snap.nets {
+			a.touchWiring(old, name)
+			for mac := range sn.ports {
+				a.touchKey(old, name, mac)
+			}
+			for ip := range sn.ips {
+				a.touchIP(old, name, ip)
+			}
+		}
+		for name, sh := range snap.hosts {
+			if oh := old.hosts[name]; oh != nil && !sameHost(oh, sh) {
+				a.touchHost(old, oh)
+			}
+		}
 	}
+	for name := range kept {
+		snap.adoptNet(old.nets[name])
+	}
+	a.st.kept.Add(uint64(len(kept)))
 	a.view = snap
-	a.apply(ctx, diff(have, want))
+	if full {
+		want := snap.desired(&a.fz)
+		have, err := a.dp.Programmed(ctx)
+		if err != nil {
+			a.log.Warn("agent: dataplane cannot list its state; retrying", "err", err)
+			a.dirty = true
+			have = NewState()
+		}
+		a.t.reset()
+		a.dirty = false
+		a.apply(ctx, diff(have, want))
+		a.fresh = false
+	} else {
+		a.flush(ctx)
+	}
 	a.pendingRev = max(a.pendingRev, rev)
 	a.publish()
 	a.askReport()
+}
+
+func sameHost(a, b *vhost) bool {
+	if a.alive != b.alive || len(a.vteps) != len(b.vteps) {
+		return false
+	}
+	for i := range a.vteps {
+		if a.vteps[i] != b.vteps[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // ---- incremental: touched keys and their desired values before ----
@@ -709,8 +788,9 @@ func (a *Agent) touchWiring(v *view, name string) {
 	}
 }
 
-func (a *Agent) touchKey(v *view, n *vnet, mac MAC) {
-	k := FDBKey{n.name, mac}
+func (a *Agent) touchKey(v *view, name string, mac MAC) {
+	k := FDBKey{name, mac}
+	n := v.nets[name]
 	if _, ok := a.t.fdb[k]; !ok {
 		x, ok := v.fdb(&a.fz, n, mac)
 		a.t.fdb[k] = fdbVal{x, ok}
@@ -721,8 +801,9 @@ func (a *Agent) touchKey(v *view, n *vnet, mac MAC) {
 	}
 }
 
-func (a *Agent) touchIP(v *view, n *vnet, ip netip.Addr) {
-	k := NeighKey{n.name, ip}
+func (a *Agent) touchIP(v *view, name string, ip netip.Addr) {
+	k := NeighKey{name, ip}
+	n := v.nets[name]
 	if _, ok := a.t.neigh[k]; !ok {
 		m, ok := v.neigh(&a.fz, n, ip)
 		a.t.neigh[k] = neighVal{m, ok}
@@ -737,10 +818,10 @@ func (a *Agent) touchNet(v *view, name string, ports bool) {
 		return
 	}
 	for mac := range n.ports {
-		a.touchKey(v, n, mac)
+		a.touchKey(v, n.name, mac)
 	}
 	for ip := range n.ips {
-		a.touchIP(v, n, ip)
+		a.touchIP(v, n.name, ip)
 	}
 	a.touchFrozenIPs(v, n, func(MAC) bool { return true })
 }
@@ -750,18 +831,18 @@ func (a *Agent) touchNet(v *view, name string, ports bool) {
 func (a *Agent) touchFrozenIPs(v *view, n *vnet, match func(MAC) bool) {
 	for k, f := range a.fz.ip {
 		if k.Network == n.name && match(f.mac) {
-			a.touchIP(v, n, k.IP)
+			a.touchIP(v, n.name, k.IP)
 		}
 	}
 }
 
 func (a *Agent) touchPort(v *view, n *vnet, mac MAC, old vport, had bool, p vport) {
 	a.touchWiring(v, n.name)
-	a.touchKey(v, n, mac)
+	a.touchKey(v, n.name, mac)
 	if had {
-		eachIP(old.ips, func(ip netip.Addr) { a.touchIP(v, n, ip) })
+		eachIP(old.ips, func(ip netip.Addr) { a.touchIP(v, n.name, ip) })
 	}
-	eachIP(p.ips, func(ip netip.Addr) { a.touchIP(v, n, ip) })
+	eachIP(p.ips, func(ip netip.Addr) { a.touchIP(v, n.name, ip) })
 	if len(a.fz.ip) > 0 {
 		a.touchFrozenIPs(v, n, func(m MAC) bool { return m == mac })
 	}
@@ -777,8 +858,8 @@ func (a *Agent) touchHost(v *view, h *vhost) {
 		a.touchWiring(v, n.name)
 		for mac, p := range n.ports {
 			if p.host == h || p.to == h {
-				a.touchKey(v, n, mac)
-				eachIP(p.ips, func(ip netip.Addr) { a.touchIP(v, n, ip) })
+				a.touchKey(v, n.name, mac)
+				eachIP(p.ips, func(ip netip.Addr) { a.touchIP(v, n.name, ip) })
 			}
 		}
 		if len(a.fz.ip) > 0 {
@@ -788,7 +869,7 @@ func (a *Agent) touchHost(v *view, h *vhost) {
 	for k, f := range a.fz.mac {
 		if f.host == h.name {
 			if n := v.nets[k.Network]; n != nil {
-				a.touchKey(v, n, k.MAC)
+				a.touchKey(v, n.name, k.MAC)
 			}
 		}
 	}
@@ -904,7 +985,7 @@ func (a *Agent) tick(ctx context.Context, now time.Time) {
 	for k, f := range a.fz.mac {
 		if now.Sub(f.lastMove) >= w {
 			if n := a.view.nets[k.Network]; n != nil {
-				a.touchKey(a.view, n, k.MAC)
+				a.touchKey(a.view, n.name, k.MAC)
 			}
 			delete(a.fz.mac, k)
 			a.event(Event{Time: now, Kind: "unfrozen-mac", Network: k.Network, MAC: k.MAC.String()})
@@ -913,7 +994,7 @@ func (a *Agent) tick(ctx context.Context, now time.Time) {
 	for k, f := range a.fz.ip {
 		if now.Sub(f.lastMove) >= w {
 			if n := a.view.nets[k.Network]; n != nil {
-				a.touchIP(a.view, n, k.IP)
+				a.touchIP(a.view, n.name, k.IP)
 			}
 			delete(a.fz.ip, k)
 			a.event(Event{Time: now, Kind: "unfrozen-ip", Network: k.Network, IP: k.IP.String()})

@@ -317,6 +317,11 @@ func TestMassReconnect(t *testing.T) {
 		if n := len(a.DP.Log()); n != 0 {
 			t.Errorf("agent %d changed %d entries on reconnect (nothing changed in etcd)", i, n)
 		}
+		// Nothing changed: every network was kept (digests matched), none
+		// resent.
+		if st := a.Stats(); st.KeptNets < uint64(st.Networks) || st.Networks == 0 {
+			t.Errorf("agent %d: %d networks, %d kept on reconnect", i, st.Networks, st.KeptNets)
+		}
 	}
 }
 

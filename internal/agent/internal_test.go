@@ -242,6 +242,9 @@ func TestIncrementalEqualsRecompute(t *testing.T) {
 		}
 		before := len(dp.ops)
 		feed(a, msgs...)
+		if batch%40 == 39 {
+			feed(a, resnapshot(rng, a, ver)...)
+		}
 		if a.Stats().ApplyErrors > 0 {
 			t.Fatalf("batch %d: the dataplane refused an op (ordering)", batch)
 		}
@@ -258,6 +261,9 @@ func TestIncrementalEqualsRecompute(t *testing.T) {
 	}
 	if a.Stats().DuplicateMACs == 0 {
 		t.Fatal("the random walk never triggered duplicate detection: the test does not cover freezes")
+	}
+	if a.Stats().KeptNets == 0 || a.Stats().Snapshots < 50 {
+		t.Fatalf("snapshots %d, kept networks %d: the walk does not cover reconnects", a.Stats().Snapshots, a.Stats().KeptNets)
 	}
 }
 
@@ -330,4 +336,49 @@ func FuzzStream(f *testing.F) {
 			}
 		}
 	})
+}
+
+// resnapshot is what a brain would send on a reconnect: the agent's view,
+// some networks kept by digest, the others resent, with random changes
+// made meanwhile (a network gone, a host's liveness or VTEP, a port).
+func resnapshot(rng *rand.Rand, a *Agent, ver int64) []wire.Msg {
+	v := a.view
+	out := []wire.Msg{{T: wire.TBegin, Rev: ver}}
+	var keep []string
+	for name, n := range v.nets {
+		switch rng.IntN(4) {
+		case 0:
+			continue // gone
+		case 1:
+			keep = append(keep, name)
+			continue
+		}
+		out = append(out, wire.Msg{T: wire.TNet, Net: &wire.Net{Name: name, Encap: n.encap, VNI: n.vni, MTU: n.mtu}})
+		for mac, p := range n.ports {
+			if rng.IntN(10) == 0 {
+				continue
+			}
+			w := wire.Port{Net: name, MAC: mac.String(), Host: p.host.name, Ver: p.ver}
+			eachIP(p.ips, func(ip netip.Addr) { w.IPs = append(w.IPs, ip.String()) })
+			if p.to != nil {
+				w.To = p.to.name
+			}
+			if p.local != nil {
+				w.ID, w.NetNS, w.IfName = p.local.id, p.local.netns, p.local.ifname
+			}
+			out = append(out, wire.Msg{T: wire.TPort, Port: &w})
+		}
+	}
+	out[0].Keep = keep
+	for name, h := range v.hosts {
+		w := wire.Host{Name: name, Alive: h.alive}
+		for _, a := range h.vteps {
+			w.VTEPs = append(w.VTEPs, a.String())
+		}
+		if rng.IntN(5) == 0 {
+			w.Alive = !w.Alive
+		}
+		out = append(out, wire.Msg{T: wire.THost, Host: &w})
+	}
+	return append(out, wire.Msg{T: wire.TEnd, Rev: ver, Done: true})
 }

@@ -37,6 +37,8 @@ type vnet struct {
 	ports map[MAC]vport
 	hosts map[*vhost]int     // ports occupying each host
 	ips   map[netip.Addr]MAC // owner of each address
+	// digest covers the record and the ports, as the brain computes it.
+	digest, recDigest wire.Digest
 }
 
 type view struct {
@@ -278,7 +280,54 @@ func (v *view) setNet(w *wire.Net) *vnet {
 		v.nets[w.Name] = n
 	}
 	n.encap, n.vni, n.mtu = w.Encap, w.VNI, w.MTU
+	n.digest.Sub(n.recDigest)
+	n.recDigest = wire.NetDigest(w)
+	n.digest.Add(n.recDigest)
 	return n
+}
+
+// portDigest is a port's hash as the brain computes it.
+func portDigest(n *vnet, mac MAC, p *vport) wire.Digest {
+	var ips []string
+	eachIP(p.ips, func(a netip.Addr) { ips = append(ips, a.String()) })
+	host, to := "", ""
+	if p.host != nil {
+		host = p.host.name
+	}
+	if p.to != nil {
+		to = p.to.name
+	}
+	return wire.PortDigest(n.name, mac.String(), ips, host, to, p.ver)
+}
+
+// digests returns every network's digest, for a reconnect.
+func (v *view) digests() map[string]string {
+	out := make(map[string]string, len(v.nets))
+	for name, n := range v.nets {
+		out[name] = n.digest.String()
+	}
+	return out
+}
+
+// adoptNet moves a network of another view into this one (its ports
+// re-pointed at this view's host records).
+func (v *view) adoptNet(n *vnet) {
+	hosts := make(map[*vhost]int, len(n.hosts))
+	for h, c := range n.hosts {
+		hosts[v.adopt(h)] = c
+	}
+	n.hosts = hosts
+	for mac, p := range n.ports {
+		p.host = v.adopt(p.host)
+		if p.to != nil {
+			p.to = v.adopt(p.to)
+		}
+		n.ports[mac] = p
+		if p.local != nil {
+			v.ids[p.local.id] = FDBKey{n.name, mac}
+		}
+	}
+	v.nets[n.name] = n
 }
 
 func (n *vnet) occupy(p vport, d int) {
@@ -305,10 +354,12 @@ func (v *view) putPort(n *vnet, mac MAC, p vport) (vport, bool) {
 		if old.local != nil {
 			delete(v.ids, old.local.id)
 		}
+		n.digest.Sub(portDigest(n, mac, &old))
 	}
 	if p.local != nil {
 		v.ids[p.local.id] = FDBKey{n.name, mac}
 	}
+	n.digest.Add(portDigest(n, mac, &p))
 	n.ports[mac] = p
 	n.occupy(p, +1)
 	eachIP(p.ips, func(a netip.Addr) { n.ips[a] = mac })
@@ -329,6 +380,7 @@ func (v *view) delPort(n *vnet, mac MAC) (vport, bool) {
 	if old.local != nil {
 		delete(v.ids, old.local.id)
 	}
+	n.digest.Sub(portDigest(n, mac, &old))
 	delete(n.ports, mac)
 	return old, true
 }

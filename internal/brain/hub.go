@@ -20,6 +20,7 @@ type cport struct {
 	p      model.Port
 	remote []byte // wire.Port JSON as remote hosts see it
 	full   []byte // with ID, netns, ifname, for the hosts that create the VIF
+	digest wire.Digest
 }
 
 type cnet struct {
@@ -30,6 +31,8 @@ type cnet struct {
 	// hosts counts, per host, the ports of this network that occupy it
 	// (as Host or MigratingTo).
 	hosts map[string]int
+	// digest covers the record and every port (see wire.Digest).
+	digest, recDigest wire.Digest
 }
 
 type chost struct {
@@ -132,10 +135,15 @@ func encodePort(cp *cport) {
 	cp.remote, _ = json.Marshal(w)
 	w.ID, w.NetNS, w.IfName = p.ID, p.NetNS, p.IfName
 	cp.full, _ = json.Marshal(w)
+	cp.digest = wire.PortDigest(p.Network, p.MAC, p.IPs, p.Host, p.MigratingTo, p.Version)
 }
 
 func encodeNet(n *cnet) {
-	n.wire, _ = json.Marshal(wire.Net{Name: n.n.Name, Encap: n.n.Encap, VNI: n.n.VNI, MTU: n.n.MTU})
+	w := wire.Net{Name: n.n.Name, Encap: n.n.Encap, VNI: n.n.VNI, MTU: n.n.MTU}
+	n.wire, _ = json.Marshal(w)
+	n.digest.Sub(n.recDigest)
+	n.recDigest = wire.NetDigest(&w)
+	n.digest.Add(n.recDigest)
 }
 
 // occupies says whether a port makes host part of its network.
@@ -257,6 +265,8 @@ func (h *hub) applyNetwork(name string, e kv, live bool) {
 	n := h.net(name)
 	if e.deleted {
 		n.present = false
+		n.digest.Sub(n.recDigest)
+		n.recDigest = wire.Digest{}
 		if live {
 			// Only possible through a foreign write (the brain refuses to
 			// delete a network with ports): resync who had it.
@@ -330,11 +340,13 @@ func (h *hub) applyPort(id string, e kv, live bool) {
 		h.unoccupy(n, old)
 		delete(n.ports, old.p.MAC)
 		delete(h.ports, id)
+		n.digest.Sub(old.digest)
 	}
 	if np != nil {
 		n.ports[np.p.MAC] = np
 		h.ports[id] = np
 		h.occupy(n, np)
+		n.digest.Add(np.digest)
 	}
 	if !n.present && len(n.ports) == 0 {
 		delete(h.nets, netName)
@@ -485,6 +497,17 @@ func appendLine(b []byte, m staged, rev int64, done bool) []byte {
 	case wire.TPort:
 		b = append(b, `,"port":`...)
 		b = append(b, m.payload...)
+	case wire.TBegin:
+		if len(m.keep) > 0 {
+			b = append(b, `,"keep":[`...)
+			for i, k := range m.keep {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = strconv.AppendQuote(b, k)
+			}
+			b = append(b, ']')
+		}
 	case wire.TNetDel, wire.TPortDel, wire.TAudit:
 		if m.name != "" {
 			b = append(b, `,"name":`...)
@@ -502,28 +525,34 @@ func appendLine(b []byte, m staged, rev int64, done bool) []byte {
 	return append(b, "}\n"...)
 }
 
-// resync drops what is queued for a session and queues a fresh snapshot
-// instead (a slow agent, a relist, a rare change): bounded memory, and the
-// agent diffs the snapshot against what it has.
+// resync drops what is queued for a session and ends its stream (a slow
+// agent, a relist, a rare change): memory stays bounded, and the agent
+// reconnects at once with the digests of what it holds, so it is sent only
+// the networks that differ and diffs them.
 func (h *hub) resync(s *session) {
+	if s.resyncing {
+		return
+	}
 	s.resyncing = true
 	s.stage = s.stage[:0]
 	s.mu.Lock()
 	s.buf = s.buf[:0]
 	s.mu.Unlock()
 	h.resyncs++
-	s.kick()
+	if s.kickout != nil {
+		close(s.kickout)
+		s.kickout = nil
+	}
 }
 
-// snapshot queues a session's whole view at the current revision. Called
-// with mu held.
-func (h *hub) snapshot(s *session) {
-	s.resyncing = false
+// snapshot queues a session's view at the current revision: every network
+// of the host, except those whose digest the agent already holds (listed
+// in Begin's Keep and not resent), and every host those networks refer to.
+// Called with mu held.
+func (h *hub) snapshot(s *session, have map[string]string) {
 	s.nets = map[string]bool{}
 	s.sentHosts = map[string]bool{}
 	rev := h.rev
-	var lines []staged
-	lines = append(lines, staged{t: wire.TBegin})
 	var nets []string
 	if c := h.hosts[s.host]; c != nil {
 		for name := range c.nets {
@@ -531,30 +560,38 @@ func (h *hub) snapshot(s *session) {
 		}
 	}
 	sort.Strings(nets)
-	var ports []staged
+	begin := staged{t: wire.TBegin}
+	var hosts, body []staged
+	addHosts := func(n *cnet) {
+		for x := range n.hosts {
+			if !s.sentHosts[x] {
+				s.sentHosts[x] = true
+				hosts = append(hosts, staged{t: wire.THost, payload: h.host(x).wire})
+			}
+		}
+	}
 	for _, name := range nets {
 		n := h.nets[name]
 		if n == nil || !n.present {
 			continue
 		}
 		s.nets[name] = true
-		lines = append(lines, staged{t: wire.TNet, payload: n.wire})
+		addHosts(n)
+		if d, ok := have[name]; ok && d == n.digest.String() {
+			begin.keep = append(begin.keep, name)
+			continue
+		}
+		body = append(body, staged{t: wire.TNet, payload: n.wire})
 		for _, cp := range n.ports {
-			for _, x := range cp.p.Hosts() {
-				if !s.sentHosts[x] {
-					s.sentHosts[x] = true
-					lines = append(lines, staged{t: wire.THost, payload: h.host(x).wire})
-				}
-			}
 			p := cp.remote
 			if occupies(&cp.p, s.host) {
 				p = cp.full
 			}
-			ports = append(ports, staged{t: wire.TPort, payload: p})
+			body = append(body, staged{t: wire.TPort, payload: p})
 		}
 	}
-	lines = append(lines, ports...)
-	lines = append(lines, staged{t: wire.TEnd})
+	lines := make([]staged, 0, 2+len(hosts)+len(body))
+	lines = append(append(append(append(lines, begin), hosts...), body...), staged{t: wire.TEnd})
 	s.mu.Lock()
 	s.buf = s.buf[:0]
 	for i, m := range lines {
@@ -574,6 +611,7 @@ type staged struct {
 	t, name, mac, id string
 	payload          []byte
 	ack              bool
+	keep             []string
 }
 
 type session struct {
@@ -598,6 +636,7 @@ type session struct {
 	snapshots uint64
 	audits    map[string]chan wire.AuditResult
 	streamGen int
+	kickout   chan struct{} // closed to end the current stream
 
 	mu      sync.Mutex // guards buf, sentRev
 	buf     []byte
@@ -658,15 +697,21 @@ func (h *hub) session(id string) *session {
 	return h.byID[id]
 }
 
-// startStream begins a session's stream with a snapshot.
-func (h *hub) startStream(s *session) int {
+// startStream begins a session's stream with a snapshot; have are the
+// digests of the networks the agent holds. The returned channel closes
+// when the brain wants the stream to end (resync).
+func (h *hub) startStream(s *session, have map[string]string) (int, chan struct{}) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	s.streaming = true
+	if s.kickout != nil {
+		close(s.kickout) // an older stream of the session ends
+	}
+	s.streaming, s.resyncing = true, false
 	s.streamGen++
+	s.kickout = make(chan struct{})
 	s.lastSeen = time.Now()
-	h.snapshot(s)
-	return s.streamGen
+	h.snapshot(s, have)
+	return s.streamGen, s.kickout
 }
 
 func (h *hub) endStream(s *session, gen int) {
@@ -675,20 +720,14 @@ func (h *hub) endStream(s *session, gen int) {
 	if s.streamGen != gen {
 		return
 	}
-	s.streaming = false
-	s.resyncing = false
+	s.streaming, s.resyncing = false, false
+	if s.kickout != nil {
+		close(s.kickout)
+		s.kickout = nil
+	}
 	s.mu.Lock()
 	s.buf = s.buf[:0]
 	s.mu.Unlock()
-}
-
-// needsSnapshot is checked by a stream's writer: a resync was asked.
-func (h *hub) rebuildIfResyncing(s *session) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if s.resyncing && s.streaming {
-		h.snapshot(s)
-	}
 }
 
 // report records an agent's applied revision.

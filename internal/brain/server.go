@@ -118,7 +118,7 @@ func (b *Brain) Handler(token string) http.Handler {
 		view, err := b.RecomputeView(r.Context(), r.URL.Query().Get("host"), rev)
 		reply(w, view, err)
 	})
-	mux.HandleFunc("GET "+wire.PathStream, b.serveStream)
+	mux.HandleFunc("POST "+wire.PathStream, b.serveStream)
 
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
@@ -142,19 +142,24 @@ func (b *Brain) Handler(token string) http.Handler {
 // serveStream is an agent's stream: a snapshot, then changes, as
 // newline-delimited JSON, written in batches as they queue up.
 func (b *Brain) serveStream(w http.ResponseWriter, r *http.Request) {
-	s := b.hub.session(r.URL.Query().Get("session"))
+	var req wire.StreamRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<20))
+	if err := dec.Decode(&req); err != nil {
+		reply(w, nil, model.Invalid("body", "a JSON stream request", "request body: %v", err))
+		return
+	}
+	s := b.hub.session(req.Session)
 	if s == nil {
-		reply(w, nil, model.NotFound("session", "unknown session %q; register again", r.URL.Query().Get("session")))
+		reply(w, nil, model.NotFound("session", "unknown session %q; register again", req.Session))
 		return
 	}
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
-	gen := b.hub.startStream(s)
+	gen, kickout := b.hub.startStream(s, req.Nets)
 	defer b.hub.endStream(s, gen)
 	var out []byte
 	for {
-		b.hub.rebuildIfResyncing(s)
 		out = s.take(out)
 		if len(out) > 0 {
 			_ = rc.SetWriteDeadline(time.Now().Add(30 * time.Second))
@@ -171,6 +176,8 @@ func (b *Brain) serveStream(w http.ResponseWriter, r *http.Request) {
 		}
 		select {
 		case <-s.wake:
+		case <-kickout:
+			return
 		case <-s.gone:
 			return
 		case <-r.Context().Done():

@@ -3,7 +3,7 @@
 // agent and the CLI import it without importing etcd.
 //
 // An agent registers (POST /v1/agent/register), then opens its stream
-// (GET /v1/agent/stream?session=S): newline-delimited JSON messages, in etcd
+// (POST /v1/agent/stream with a StreamRequest): newline-delimited JSON messages, in etcd
 // revision order, carrying exactly what the host needs — the networks it
 // has ports in, every port of those networks, and the hosts those ports are
 // on. A stream starts with a snapshot (begin … end at one revision), then
@@ -51,6 +51,9 @@ type Msg struct {
 	Name string `json:"name,omitempty"`
 	MAC  string `json:"mac,omitempty"`
 	ID   string `json:"id,omitempty"`
+	// Keep (on Begin) lists the networks the agent holds exactly as the
+	// brain does (their digests matched): they are not resent.
+	Keep []string `json:"keep,omitempty"`
 }
 
 // Net is a network as agents see it.
@@ -118,6 +121,7 @@ type Report struct {
 // AgentStats are an agent's counters.
 type AgentStats struct {
 	Snapshots     uint64 `json:"snapshots"`
+	KeptNets      uint64 `json:"kept_networks"` // networks not resent on reconnects (digests matched)
 	Messages      uint64 `json:"messages"`
 	Ops           uint64 `json:"ops"`
 	ApplyErrors   uint64 `json:"apply_errors"`
@@ -174,3 +178,105 @@ const (
 	PathAudit    = "/v1/agent/audit"
 	PathView     = "/v1/agent/view"
 )
+
+// Digest is an order-independent digest of a set of records: the sum of
+// their 128-bit FNV-1a hashes. A network's digest covers its record and its
+// ports' host-independent fields (net, MAC, IPs, host, target, version), so
+// the brain and an agent that hold the same network compute the same
+// digest, and a reconnecting agent is sent only the networks whose digest
+// differs.
+type Digest [2]uint64
+
+// Add adds a record's hash.
+func (d *Digest) Add(x Digest) { d[0] += x[0]; d[1] += x[1] }
+
+// Sub removes a record's hash.
+func (d *Digest) Sub(x Digest) { d[0] -= x[0]; d[1] -= x[1] }
+
+// String is the hex form sent on the wire.
+func (d Digest) String() string {
+	const h = "0123456789abcdef"
+	b := make([]byte, 32)
+	for w := 0; w < 2; w++ {
+		for i := 0; i < 16; i++ {
+			b[w*16+i] = h[(d[w]>>(60-4*uint(i)))&15]
+		}
+	}
+	return string(b)
+}
+
+const (
+	fnvOffHi, fnvOffLo = 0x6c62272e07bb0142, 0x62b821756295c58d
+	fnvPrimeLo         = 0x13b
+	fnvPrimeShift      = 24
+)
+
+// fnv128a is FNV-1a with a 128-bit state (as hash/fnv's New128a), without
+// allocating.
+type fnv128a struct{ hi, lo uint64 }
+
+func newFNV() fnv128a { return fnv128a{fnvOffHi, fnvOffLo} }
+
+func (f *fnv128a) byte(c byte) {
+	f.lo ^= uint64(c)
+	// (hi,lo) *= 2^88 + 0x13b
+	s0 := f.lo * fnvPrimeLo
+	carry := mulHi(f.lo, fnvPrimeLo)
+	s1 := f.hi*fnvPrimeLo + carry + (f.lo << fnvPrimeShift)
+	f.hi, f.lo = s1, s0
+}
+
+func mulHi(a, b uint64) uint64 {
+	a0, a1 := a&0xffffffff, a>>32
+	b0, b1 := b&0xffffffff, b>>32
+	t := a1*b0 + (a0*b0)>>32
+	w1 := t&0xffffffff + a0*b1
+	return a1*b1 + t>>32 + w1>>32
+}
+
+func (f *fnv128a) str(s string) {
+	for i := 0; i < len(s); i++ {
+		f.byte(s[i])
+	}
+	f.byte(0)
+}
+
+func (f *fnv128a) int(v int64) {
+	for i := 0; i < 8; i++ {
+		f.byte(byte(v >> (8 * i)))
+	}
+}
+
+// PortDigest hashes a port's host-independent fields.
+func PortDigest(net, mac string, ips []string, host, to string, ver int64) Digest {
+	f := newFNV()
+	f.byte('p')
+	f.str(net)
+	f.str(mac)
+	for _, ip := range ips {
+		f.str(ip)
+	}
+	f.byte(1)
+	f.str(host)
+	f.str(to)
+	f.int(ver)
+	return Digest{f.hi, f.lo}
+}
+
+// NetDigest hashes a network's record.
+func NetDigest(n *Net) Digest {
+	f := newFNV()
+	f.byte('n')
+	f.str(n.Name)
+	f.str(n.Encap)
+	f.int(int64(n.VNI))
+	f.int(int64(n.MTU))
+	return Digest{f.hi, f.lo}
+}
+
+// StreamRequest is the body of POST /v1/agent/stream: the session and the
+// digest of every network the agent holds (empty after it started).
+type StreamRequest struct {
+	Session string            `json:"session"`
+	Nets    map[string]string `json:"nets,omitempty"`
+}
