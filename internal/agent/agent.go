@@ -125,7 +125,7 @@ type Agent struct {
 
 type counters struct {
 	snapshots, kept, messages, ops, applyErrors, reconnects, stale, badMessages, dupMAC, dupIP atomic.Uint64
-	frozen, remoteMACs, localVIFs, networks                                              atomic.Int64
+	frozen, remoteMACs, localVIFs, networks                                                    atomic.Int64
 }
 
 type auditReq struct {

@@ -71,6 +71,8 @@ type Brain struct {
 	wg     sync.WaitGroup
 	ready  chan struct{}
 
+	admit chan struct{} // bounds concurrent registrations
+
 	auditMu  sync.Mutex
 	auditRev int64
 	auditKVs []kv
@@ -107,7 +109,7 @@ func New(ctx context.Context, cli *clientv3.Client, o Options) (*Brain, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	b := &Brain{cli: cli, keys: model.Keys{Prefix: o.Prefix}, opts: o, log: o.Logger, ready: make(chan struct{})}
+	b := &Brain{cli: cli, keys: model.Keys{Prefix: o.Prefix}, opts: o, log: o.Logger, ready: make(chan struct{}), admit: make(chan struct{}, 128)}
 	b.hub = newHub(b.keys, o.QueueMax)
 	if o.Grace > 0 {
 		b.hub.graceEnd = time.Now().Add(o.Grace)

@@ -162,22 +162,34 @@ func (b *Brain) Plug(ctx context.Context, p model.Port, wait time.Duration) (wir
 	nk := b.keys.Network(p.Network)
 	var rev int64
 	for try := 0; ; try++ {
-		g, err := b.cli.Get(ctx, nk)
-		if err != nil {
-			return wire.VIFStatus{Port: p}, unavailable(err)
-		}
-		if len(g.Kvs) == 0 {
-			return wire.VIFStatus{Port: p}, model.NotFound("network", "network %s does not exist", p.Network)
-		}
+		// The network as the cache has it (its ModRevision is compared in
+		// the transaction, so a stale cache only costs a retry); from etcd
+		// when the cache does not know it or the compare failed.
 		var n model.Network
-		_ = json.Unmarshal(g.Kvs[0].Value, &n)
+		var nrev int64
+		b.hub.mu.Lock()
+		if cn := b.hub.nets[p.Network]; cn != nil && cn.present && try == 0 {
+			n, nrev = cn.n, cn.n.Revision
+		}
+		b.hub.mu.Unlock()
+		if nrev == 0 {
+			g, err := b.cli.Get(ctx, nk)
+			if err != nil {
+				return wire.VIFStatus{Port: p}, unavailable(err)
+			}
+			if len(g.Kvs) == 0 {
+				return wire.VIFStatus{Port: p}, model.NotFound("network", "network %s does not exist", p.Network)
+			}
+			_ = json.Unmarshal(g.Kvs[0].Value, &n)
+			nrev = g.Kvs[0].ModRevision
+		}
 		if err := b.checkHostEncap("host", p.Host, n.Encap); err != nil {
 			return wire.VIFStatus{Port: p}, err
 		}
 		val, _ := json.Marshal(p)
 		pk, mk := b.keys.Port(p.ID), b.keys.MAC(p.Network, p.MAC)
 		cmps := []clientv3.Cmp{
-			clientv3.Compare(clientv3.ModRevision(nk), "=", g.Kvs[0].ModRevision),
+			clientv3.Compare(clientv3.ModRevision(nk), "=", nrev),
 			clientv3.Compare(clientv3.CreateRevision(pk), "=", 0),
 			clientv3.Compare(clientv3.CreateRevision(mk), "=", 0),
 		}
@@ -487,6 +499,12 @@ func (b *Brain) Status(ctx context.Context) wire.Status {
 // key bound to a lease. A lease of the host that is still alive (an agent
 // restarted within the TTL) is kept, so nobody sees the host go away.
 func (b *Brain) Register(ctx context.Context, r wire.RegisterRequest) (wire.RegisterReply, error) {
+	select {
+	case b.admit <- struct{}{}:
+		defer func() { <-b.admit }()
+	default:
+		return wire.RegisterReply{}, &model.Error{Code: model.CodeUnavailable, Message: "the brain is registering many hosts; retry after a back-off"}
+	}
 	host := model.Host{Name: r.Host, VTEPs: append([]string(nil), r.VTEPs...), Encaps: append([]string(nil), r.Encaps...)}
 	if err := host.Normalize(); err != nil {
 		return wire.RegisterReply{}, err
@@ -523,7 +541,10 @@ func (b *Brain) Register(ctx context.Context, r wire.RegisterRequest) (wire.Regi
 	}
 	id := newID()
 	alive, _ := json.Marshal(model.Alive{Session: id, Since: time.Now().UTC().Format(time.RFC3339Nano), TTL: ttl})
-	ops := []clientv3.Op{clientv3.OpPut(ak, string(alive), clientv3.WithLease(lease))}
+	var ops []clientv3.Op
+	if !reused {
+		ops = append(ops, clientv3.OpPut(ak, string(alive), clientv3.WithLease(lease)))
+	}
 	b.hub.mu.Lock()
 	cur := b.hub.hosts[host.Name]
 	changed := cur == nil || !cur.hasRecord || fmt.Sprint(cur.h.VTEPs, cur.h.Encaps) != fmt.Sprint(host.VTEPs, host.Encaps)
@@ -532,8 +553,12 @@ func (b *Brain) Register(ctx context.Context, r wire.RegisterRequest) (wire.Regi
 		val, _ := json.Marshal(host)
 		ops = append(ops, clientv3.OpPut(hk, string(val)))
 	}
-	if _, err := b.cli.Txn(ctx).Then(ops...).Commit(); err != nil {
-		return wire.RegisterReply{}, unavailable(err)
+	// A host that comes back on its live lease with the same record writes
+	// nothing: a reconnect storm costs etcd reads and lease renewals only.
+	if len(ops) > 0 {
+		if _, err := b.cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+			return wire.RegisterReply{}, unavailable(err)
+		}
 	}
 	b.hub.addSession(id, host.Name, int64(lease), ttl)
 	return wire.RegisterReply{Session: id, Lease: int64(lease), TTL: ttl, HeartbeatMS: heartbeat(ttl).Milliseconds(), Reused: reused}, nil
