@@ -8,6 +8,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -22,6 +23,7 @@ func main() {
 	ep := flag.String("etcd", "", "brain child: etcd endpoint")
 	socket := flag.String("socket", "", "brain child: socket")
 	prof := flag.String("cpuprofile", "", "brain child: write a CPU profile")
+	expect := flag.Int("expect", 0, "heapagent child: remote MACs to wait for")
 	hosts := flag.Int("hosts", 1000, "hosts (agents)")
 	nets := flag.Int("networks", 5000, "networks")
 	ports := flag.Int("ports", 100000, "ports")
@@ -35,6 +37,7 @@ func main() {
 	heap := flag.Int("heap-macs", 100000, "remote MACs loaded into one agent for the heap figure (0: skip)")
 	split := flag.Bool("split", true, "etcd and the brain in child processes (their CPU apart)")
 	brainProf := flag.String("brain-profile", "", "write the brain's CPU profile (fill to burst) to this file")
+	agentsProf := flag.String("agents-profile", "", "write this process's (the agents') CPU profile, fill to burst")
 	jsonOut := flag.String("json", "", "write the result as JSON to this file")
 	flag.Parse()
 	var err error
@@ -43,6 +46,14 @@ func main() {
 		err = runEtcdChild(*dir, *noFsync)
 	case "brain":
 		err = runBrainChild(*ep, *socket, *prof)
+	case "heapagent":
+		var b int64
+		var ops uint64
+		b, ops, err = heapAgent(context.Background(), *socket, *expect)
+		if err == nil {
+			fmt.Printf("READY %d %d\n", b, ops)
+			select {}
+		}
 	case "bench":
 		d := *dir
 		if d == "" {
@@ -55,7 +66,7 @@ func main() {
 		var r *Result
 		r, err = Run(Params{Hosts: *hosts, Networks: *nets, Ports: *ports, Zipf: *zipf, MaxPortsPerNet: *maxPorts, PortsPerHostPerNet: *pphn,
 			FillConcurrency: *conc, SteadyRate: *rate, SteadyFor: *steady, Burst: *burst, HeapMACs: *heap, Split: *split, NoFsync: *noFsync,
-			Dir: d, Seed: 1, BrainProfile: *brainProf, Out: os.Stdout})
+			Dir: d, Seed: 1, BrainProfile: *brainProf, AgentsProfile: *agentsProf, Out: os.Stdout})
 		if err == nil {
 			printTable(r)
 			if *jsonOut != "" {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,7 @@ type Params struct {
 	Dir                    string
 	Seed                   uint64
 	BrainProfile           string
+	AgentsProfile          string
 	Out                    io.Writer
 }
 
@@ -183,6 +185,17 @@ func Run(p Params) (*Result, error) {
 	}
 	_ = bind
 	cpu0, ecpu0 := be.brainCPU(), be.etcdCPU()
+	stopProf := func() {}
+	if p.AgentsProfile != "" {
+		f, err := os.Create(p.AgentsProfile)
+		if err != nil {
+			return nil, err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+		stopProf = func() { pprof.StopCPUProfile(); f.Close() }
+	}
 
 	// Fill: as fast as the brain takes binds (sustained throughput).
 	fill := p.Ports - p.Burst - int(p.SteadyRate*p.SteadyFor.Seconds())
@@ -272,6 +285,7 @@ func Run(p Params) (*Result, error) {
 	}
 	r.AgentsRSS = procRSS(os.Getpid())
 	be.stopProfile()
+	stopProf()
 
 	// Every agent reconnects at once: kill -9 the brain, start a new one.
 	var ops0 uint64
@@ -465,32 +479,56 @@ func heapPhase(ctx context.Context, p *Params, r *Result, c *client.Client, sock
 		return err
 	}
 	logf(p, "heap: %d remote ports bound in %s", p.HeapMACs, time.Since(start).Round(time.Millisecond))
+	var bytes int64
+	var ops uint64
+	if p.Split {
+		// In a process of its own, so that nothing else's memory counts.
+		cmd, line, err := child("heapagent", "-socket", socket, "-expect", fmt.Sprint(p.HeapMACs))
+		if err != nil {
+			return err
+		}
+		_, _ = fmt.Sscan(line, &bytes, &ops)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	} else {
+		var err error
+		bytes, ops, err = heapAgent(ctx, socket, p.HeapMACs)
+		if err != nil {
+			return err
+		}
+	}
+	r.HeapMACs = p.HeapMACs
+	r.HeapBytes = bytes
+	r.HeapPer100k = r.HeapBytes * 100000 / int64(p.HeapMACs)
+	logf(p, "heap: one agent holding %d remote MACs (%d ops) adds %.1f MB of live heap: %.1f MB per 100k", p.HeapMACs, ops, float64(r.HeapBytes)/1e6, float64(r.HeapPer100k)/1e6)
+	return nil
+}
+
+// heapAgent runs the probe agent until it holds want remote MACs and
+// returns the live heap it added.
+func heapAgent(ctx context.Context, socket string, want int) (int64, uint64, error) {
 	before := liveHeap()
 	dp := &countingDP{}
 	a, err := agent.New(agent.Config{Brain: "unix:" + socket, Host: "heap-probe", VTEPs: []netip.Addr{netip.MustParseAddr("198.19.1.1")}, Dataplane: dp})
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	actx, acancel := context.WithCancel(ctx)
+	defer acancel()
 	done := make(chan struct{})
 	go func() { defer close(done); _ = a.Run(actx) }()
 	deadline := time.Now().Add(5 * time.Minute)
-	for a.Stats().RemoteMACs < p.HeapMACs {
+	for a.Stats().RemoteMACs < want {
 		if time.Now().After(deadline) {
-			acancel()
-			return fmt.Errorf("heap agent has %d of %d remote MACs", a.Stats().RemoteMACs, p.HeapMACs)
+			return 0, 0, fmt.Errorf("heap agent has %d of %d remote MACs", a.Stats().RemoteMACs, want)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	after := liveHeap()
-	r.HeapMACs = p.HeapMACs
-	r.HeapBytes = after - before
-	r.HeapPer100k = r.HeapBytes * 100000 / int64(p.HeapMACs)
-	logf(p, "heap: one agent holding %d remote MACs (%d ops) adds %.1f MB of live heap: %.1f MB per 100k", p.HeapMACs, dp.ops.Load(), float64(r.HeapBytes)/1e6, float64(r.HeapPer100k)/1e6)
 	acancel()
 	<-done
 	runtime.KeepAlive(a)
-	return nil
+	return after - before, dp.ops.Load(), nil
 }
 
 func liveHeap() int64 {

@@ -548,7 +548,7 @@ func (a *Agent) applyMsg(v *view, m *wire.Msg, live bool) {
 			}
 			eachIP(p.ips, func(ip netip.Addr) {
 				k := NeighKey{n.name, ip}
-				owner, owned := n.ips[ip]
+				owner, owned := n.ips[keyOf(ip)]
 				switch {
 				case owned && owner != mac:
 					a.ipMoved(v, k, owner, mac, now)
@@ -702,8 +702,8 @@ func (a *Agent) finishSnapshot(ctx context.Context, rev int64) {
 			for mac := range sn.ports {
 				a.touchKey(old, name, mac)
 			}
-			for ip := range sn.ips {
-				a.touchIP(old, name, ip)
+			for k := range sn.ips {
+				a.touchIP(old, name, k.addr())
 			}
 		}
 		for name, sh := range snap.hosts {
@@ -820,8 +820,8 @@ func (a *Agent) touchNet(v *view, name string, ports bool) {
 	for mac := range n.ports {
 		a.touchKey(v, n.name, mac)
 	}
-	for ip := range n.ips {
-		a.touchIP(v, n.name, ip)
+	for k := range n.ips {
+		a.touchIP(v, n.name, k.addr())
 	}
 	a.touchFrozenIPs(v, n, func(MAC) bool { return true })
 }
@@ -837,7 +837,11 @@ func (a *Agent) touchFrozenIPs(v *view, n *vnet, match func(MAC) bool) {
 }
 
 func (a *Agent) touchPort(v *view, n *vnet, mac MAC, old vport, had bool, p vport) {
-	a.touchWiring(v, n.name)
+	// The wiring (flood list) changes only if a host enters or leaves the
+	// network: computing it costs O(hosts in the network).
+	if occupancyChanges(n, old, had, p) {
+		a.touchWiring(v, n.name)
+	}
 	a.touchKey(v, n.name, mac)
 	if had {
 		eachIP(old.ips, func(ip netip.Addr) { a.touchIP(v, n.name, ip) })
@@ -846,6 +850,28 @@ func (a *Agent) touchPort(v *view, n *vnet, mac MAC, old vport, had bool, p vpor
 	if len(a.fz.ip) > 0 {
 		a.touchFrozenIPs(v, n, func(m MAC) bool { return m == mac })
 	}
+}
+
+// occupancyChanges says whether replacing old (if had) by p (if it has a
+// host) makes some host enter or leave the network.
+func occupancyChanges(n *vnet, old vport, had bool, p vport) bool {
+	for _, h := range [4]*vhost{old.host, old.to, p.host, p.to} {
+		if h == nil {
+			continue
+		}
+		c := n.hosts[h]
+		after := c
+		if had && (old.host == h || old.to == h) {
+			after--
+		}
+		if p.host == h || p.to == h {
+			after++
+		}
+		if (c > 0) != (after > 0) {
+			return true
+		}
+	}
+	return false
 }
 
 // touchHost notes everything a host's record decides: the wiring of the
@@ -960,19 +986,8 @@ func (a *Agent) apply(ctx context.Context, ops []Op) {
 
 // publish refreshes the size counters.
 func (a *Agent) publish() {
-	var remote, local int64
-	for _, n := range a.view.nets {
-		for _, p := range n.ports {
-			if p.local != nil {
-				local++
-			}
-			if p.host != nil && p.host.name != a.cfg.Host {
-				remote++
-			}
-		}
-	}
-	a.st.remoteMACs.Store(remote)
-	a.st.localVIFs.Store(local)
+	a.st.remoteMACs.Store(int64(a.view.nRemote))
+	a.st.localVIFs.Store(int64(a.view.nLocal))
 	a.st.networks.Store(int64(len(a.view.nets)))
 	a.st.frozen.Store(int64(len(a.fz.mac) + len(a.fz.ip)))
 }

@@ -36,10 +36,22 @@ type vnet struct {
 	mtu   int
 	ports map[MAC]vport
 	hosts map[*vhost]int     // ports occupying each host
-	ips   map[netip.Addr]MAC // owner of each address
+	ips   map[ipKey]MAC      // owner of each address
 	// digest covers the record and the ports, as the brain computes it.
 	digest, recDigest wire.Digest
+	// flood caches the flood list, valid while floodEpoch is the view's
+	// hostEpoch (host records) and no host entered or left.
+	flood      []netip.Addr
+	floodEpoch uint64
 }
+
+// ipKey is an address as a map key: 16 bytes (IPv4 mapped), not
+// netip.Addr's 24.
+type ipKey [16]byte
+
+func keyOf(a netip.Addr) ipKey { return a.As16() }
+
+func (k ipKey) addr() netip.Addr { return netip.AddrFrom16(k).Unmap() }
 
 type view struct {
 	self  string
@@ -48,6 +60,19 @@ type view struct {
 	hosts map[string]*vhost
 	ids   map[string]FDBKey // local ports by ID
 	rev   int64
+	// remote and local count the ports of the view.
+	nRemote, nLocal int
+	// hostEpoch advances whenever a host record changes (flood caches).
+	hostEpoch uint64
+}
+
+func (v *view) count(p *vport, d int) {
+	if p.local != nil {
+		v.nLocal += d
+	}
+	if p.host != nil && p.host.name != v.self {
+		v.nRemote += d
+	}
 }
 
 func newView(self string, local netip.Addr) *view {
@@ -164,16 +189,23 @@ func (v *view) wiring(n *vnet) (Wiring, bool) {
 		return Wiring{}, false
 	}
 	w := Wiring{Network: n.name, Encap: n.encap, VNI: n.vni, MTU: n.mtu, Local: v.local}
-	for h, c := range n.hosts {
-		if c <= 0 || h.name == v.self || !h.alive {
-			continue
+	if n.floodEpoch != v.hostEpoch+1 {
+		n.flood = n.flood[:0]
+		for h, c := range n.hosts {
+			if c <= 0 || h.name == v.self || !h.alive {
+				continue
+			}
+			if a, ok := v.vtepOf(h); ok {
+				n.flood = append(n.flood, a)
+			}
 		}
-		if a, ok := v.vtepOf(h); ok {
-			w.Flood = append(w.Flood, a)
-		}
+		slices.SortFunc(n.flood, func(a, b netip.Addr) int { return a.Compare(b) })
+		n.flood = slices.Compact(n.flood)
+		n.floodEpoch = v.hostEpoch + 1
 	}
-	slices.SortFunc(w.Flood, func(a, b netip.Addr) int { return a.Compare(b) })
-	w.Flood = slices.Compact(w.Flood)
+	if len(n.flood) > 0 {
+		w.Flood = slices.Clone(n.flood)
+	}
 	return w, true
 }
 
@@ -214,7 +246,7 @@ func (v *view) neigh(fz *freezes, n *vnet, ip netip.Addr) (MAC, bool) {
 	if n == nil {
 		return MAC{}, false
 	}
-	mac, ok := n.ips[ip]
+	mac, ok := n.ips[keyOf(ip)]
 	if f, frozen := fz.ip[NeighKey{n.name, ip}]; frozen {
 		mac, ok = f.mac, true
 	}
@@ -245,7 +277,8 @@ func (v *view) desired(fz *freezes) *State {
 				s.FDB[FDBKey{n.name, mac}] = a
 			}
 		}
-		for ip := range n.ips {
+		for k := range n.ips {
+			ip := k.addr()
 			if m, ok := v.neigh(fz, n, ip); ok {
 				s.Neigh[NeighKey{n.name, ip}] = m
 			}
@@ -263,6 +296,7 @@ func (v *view) desired(fz *freezes) *State {
 
 func (v *view) setHost(w *wire.Host) *vhost {
 	h := v.host(w.Name)
+	old := vhost{alive: h.alive, vteps: slices.Clone(h.vteps)}
 	h.alive = w.Alive
 	h.vteps = h.vteps[:0]
 	for _, s := range w.VTEPs {
@@ -270,13 +304,16 @@ func (v *view) setHost(w *wire.Host) *vhost {
 			h.vteps = append(h.vteps, a.Unmap())
 		}
 	}
+	if !sameHost(&old, h) {
+		v.hostEpoch++
+	}
 	return h
 }
 
 func (v *view) setNet(w *wire.Net) *vnet {
 	n := v.nets[w.Name]
 	if n == nil {
-		n = &vnet{name: w.Name, ports: map[MAC]vport{}, hosts: map[*vhost]int{}, ips: map[netip.Addr]MAC{}}
+		n = &vnet{name: w.Name, ports: map[MAC]vport{}, hosts: map[*vhost]int{}, ips: map[ipKey]MAC{}}
 		v.nets[w.Name] = n
 	}
 	n.encap, n.vni, n.mtu = w.Encap, w.VNI, w.MTU
@@ -317,6 +354,7 @@ func (v *view) adoptNet(n *vnet) {
 		hosts[v.adopt(h)] = c
 	}
 	n.hosts = hosts
+	n.floodEpoch = 0
 	for mac, p := range n.ports {
 		p.host = v.adopt(p.host)
 		if p.to != nil {
@@ -326,6 +364,7 @@ func (v *view) adoptNet(n *vnet) {
 		if p.local != nil {
 			v.ids[p.local.id] = FDBKey{n.name, mac}
 		}
+		v.count(&p, +1)
 	}
 	v.nets[n.name] = n
 }
@@ -335,7 +374,11 @@ func (n *vnet) occupy(p vport, d int) {
 		if h == nil {
 			continue
 		}
-		if n.hosts[h] += d; n.hosts[h] <= 0 {
+		c := n.hosts[h]
+		if (c > 0) != (c+d > 0) {
+			n.floodEpoch = 0 // a host enters or leaves: the flood list changes
+		}
+		if n.hosts[h] = c + d; n.hosts[h] <= 0 {
 			delete(n.hosts, h)
 		}
 	}
@@ -347,8 +390,8 @@ func (v *view) putPort(n *vnet, mac MAC, p vport) (vport, bool) {
 	if had {
 		n.occupy(old, -1)
 		eachIP(old.ips, func(a netip.Addr) {
-			if n.ips[a] == mac {
-				delete(n.ips, a)
+			if n.ips[keyOf(a)] == mac {
+				delete(n.ips, keyOf(a))
 			}
 		})
 		if old.local != nil {
@@ -360,9 +403,13 @@ func (v *view) putPort(n *vnet, mac MAC, p vport) (vport, bool) {
 		v.ids[p.local.id] = FDBKey{n.name, mac}
 	}
 	n.digest.Add(portDigest(n, mac, &p))
+	if had {
+		v.count(&old, -1)
+	}
+	v.count(&p, +1)
 	n.ports[mac] = p
 	n.occupy(p, +1)
-	eachIP(p.ips, func(a netip.Addr) { n.ips[a] = mac })
+	eachIP(p.ips, func(a netip.Addr) { n.ips[keyOf(a)] = mac })
 	return old, had
 }
 
@@ -373,14 +420,15 @@ func (v *view) delPort(n *vnet, mac MAC) (vport, bool) {
 	}
 	n.occupy(old, -1)
 	eachIP(old.ips, func(a netip.Addr) {
-		if n.ips[a] == mac {
-			delete(n.ips, a)
+		if n.ips[keyOf(a)] == mac {
+			delete(n.ips, keyOf(a))
 		}
 	})
 	if old.local != nil {
 		delete(v.ids, old.local.id)
 	}
 	n.digest.Sub(portDigest(n, mac, &old))
+	v.count(&old, -1)
 	delete(n.ports, mac)
 	return old, true
 }
@@ -415,6 +463,11 @@ func diff(have, want *State) []Op {
 	var ops, late []Op
 	for name, w := range want.Networks {
 		h, had := have.Networks[name]
+		if had && !slices.IsSortedFunc(h.Flood, func(a, b netip.Addr) int { return a.Compare(b) }) {
+			h.Flood = slices.Clone(h.Flood)
+			slices.SortFunc(h.Flood, func(a, b netip.Addr) int { return a.Compare(b) })
+			h.Flood = slices.Compact(h.Flood)
+		}
 		if had && h.equal(&w) {
 			continue
 		}
@@ -476,8 +529,23 @@ func diff(have, want *State) []Op {
 	return ops
 }
 
+// union merges two sorted lists of distinct addresses.
 func union(a, b []netip.Addr) []netip.Addr {
-	u := append(append([]netip.Addr(nil), a...), b...)
-	slices.SortFunc(u, func(x, y netip.Addr) int { return x.Compare(y) })
-	return slices.Compact(u)
+	u := make([]netip.Addr, 0, max(len(a), len(b)))
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || (i < len(a) && a[i].Less(b[j])):
+			u = append(u, a[i])
+			i++
+		case i == len(a) || b[j].Less(a[i]):
+			u = append(u, b[j])
+			j++
+		default:
+			u = append(u, a[i])
+			i++
+			j++
+		}
+	}
+	return u
 }
