@@ -35,8 +35,8 @@ type vnet struct {
 	vni   uint32
 	mtu   int
 	ports map[MAC]vport
-	hosts map[*vhost]int     // ports occupying each host
-	ips   map[ipKey]MAC      // owner of each address
+	hosts map[*vhost]int // ports occupying each host
+	ips   map[ipKey]MAC  // owner of each address
 	// digest covers the record and the ports, as the brain computes it.
 	digest, recDigest wire.Digest
 	// flood caches the flood list, valid while floodEpoch is the view's
