@@ -255,12 +255,13 @@ func Run(p Params) (*Result, error) {
 	r.SteadyRate = float64(steady) / steadyTook.Seconds()
 	r.SteadyLatency = summarize(pr.take())
 	if steady > 0 {
-		r.MsgsPerBind = float64((st1.Delivered-st1.Progress)-(st0.Delivered-st0.Progress)) / float64(steady)
+		r.MsgsPerBind = float64((st1.Delivered-st1.Progress-st1.Joins)-(st0.Delivered-st0.Progress-st0.Joins)) / float64(steady)
+		r.JoinMsgs = float64(st1.Joins-st0.Joins) / float64(steady)
 		r.HostsPerBind = float64(hostsSum) / float64(steady)
 		r.IdlePerHost10 = float64(st1.Progress-st0.Progress) / float64(p.Hosts) / (steadyTook.Seconds() / 10)
 	}
-	logf(&p, "steady: %d binds at %.1f/s; bind→all programmed p50 %s p99 %s max %s; %.1f messages per bind for %.1f interested hosts; idle progress %.2f msgs/host/10s",
-		steady, r.SteadyRate, r.SteadyLatency.P50, r.SteadyLatency.P99, r.SteadyLatency.Max, r.MsgsPerBind, r.HostsPerBind, r.IdlePerHost10)
+	logf(&p, "steady: %d binds at %.1f/s; bind→all programmed p50 %s p99 %s max %s; %.1f update messages per bind for %.1f interested hosts (+%.1f to hosts joining a network); idle progress %.2f msgs/host/10s",
+		steady, r.SteadyRate, r.SteadyLatency.P50, r.SteadyLatency.P99, r.SteadyLatency.Max, r.MsgsPerBind, r.HostsPerBind, r.JoinMsgs, r.IdlePerHost10)
 
 	// Burst: Burst binds at once.
 	start = time.Now()

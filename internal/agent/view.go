@@ -369,14 +369,17 @@ func (v *view) adoptNet(n *vnet) {
 	v.nets[n.name] = n
 }
 
-func (n *vnet) occupy(p vport, d int) {
+// occupy counts a port's hosts in or out of the network and keeps the
+// cached flood list in step: a host entering or leaving inserts or removes
+// its VTEP (O(hosts in the network) memory moves, no sort).
+func (v *view) occupy(n *vnet, p vport, d int) {
 	for _, h := range [2]*vhost{p.host, p.to} {
 		if h == nil {
 			continue
 		}
 		c := n.hosts[h]
 		if (c > 0) != (c+d > 0) {
-			n.floodEpoch = 0 // a host enters or leaves: the flood list changes
+			v.floodChange(n, h, c+d > 0)
 		}
 		if n.hosts[h] = c + d; n.hosts[h] <= 0 {
 			delete(n.hosts, h)
@@ -384,11 +387,35 @@ func (n *vnet) occupy(p vport, d int) {
 	}
 }
 
+func (v *view) floodChange(n *vnet, h *vhost, in bool) {
+	if n.floodEpoch != v.hostEpoch+1 || h.name == v.self || !h.alive {
+		return
+	}
+	a, ok := v.vtepOf(h)
+	if !ok {
+		return
+	}
+	i, found := slices.BinarySearchFunc(n.flood, a, func(x, y netip.Addr) int { return x.Compare(y) })
+	switch {
+	case in && !found:
+		n.flood = slices.Insert(n.flood, i, a)
+	case !in && found:
+		for o, c := range n.hosts {
+			if c > 0 && o != h && o.alive && o.name != v.self {
+				if b, ok := v.vtepOf(o); ok && b == a {
+					return // another host shares the VTEP: it stays
+				}
+			}
+		}
+		n.flood = slices.Delete(n.flood, i, i+1)
+	}
+}
+
 // putPort stores a port; it returns the previous one.
 func (v *view) putPort(n *vnet, mac MAC, p vport) (vport, bool) {
 	old, had := n.ports[mac]
 	if had {
-		n.occupy(old, -1)
+		v.occupy(n, old, -1)
 		eachIP(old.ips, func(a netip.Addr) {
 			if n.ips[keyOf(a)] == mac {
 				delete(n.ips, keyOf(a))
@@ -408,7 +435,7 @@ func (v *view) putPort(n *vnet, mac MAC, p vport) (vport, bool) {
 	}
 	v.count(&p, +1)
 	n.ports[mac] = p
-	n.occupy(p, +1)
+	v.occupy(n, p, +1)
 	eachIP(p.ips, func(a netip.Addr) { n.ips[keyOf(a)] = mac })
 	return old, had
 }
@@ -418,7 +445,7 @@ func (v *view) delPort(n *vnet, mac MAC) (vport, bool) {
 	if !had {
 		return old, false
 	}
-	n.occupy(old, -1)
+	v.occupy(n, old, -1)
 	eachIP(old.ips, func(a netip.Addr) {
 		if n.ips[keyOf(a)] == mac {
 			delete(n.ips, keyOf(a))

@@ -65,6 +65,9 @@ type hub struct {
 	touched []*session
 
 	relists, delivered, resyncs, idleMsgs uint64
+	// joinMsgs counts what a host is sent because it newly needs it: a
+	// network it joined, a host record it had not seen.
+	joinMsgs uint64
 }
 
 func newHub(keys model.Keys, queueMax int) *hub {
@@ -432,6 +435,7 @@ func (h *hub) stagePortHosts(s *session, cp *cport) {
 		if !s.sentHosts[x] {
 			s.sentHosts[x] = true
 			h.stage(s, wire.THost, h.host(x).wire)
+			h.joinMsgs++
 		}
 	}
 }
@@ -439,6 +443,8 @@ func (h *hub) stagePortHosts(s *session, cp *cport) {
 // stageNetwork sends a whole network to a session that just joined it.
 func (h *hub) stageNetwork(s *session, n *cnet) {
 	s.nets[n.n.Name] = true
+	before := len(s.stage)
+	defer func() { h.joinMsgs += uint64(len(s.stage) - before) }()
 	h.stage(s, wire.TNet, n.wire)
 	for _, cp := range n.ports {
 		h.stagePortHosts(s, cp)

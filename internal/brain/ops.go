@@ -466,7 +466,7 @@ func (b *Brain) Status(ctx context.Context) wire.Status {
 	h := b.hub
 	h.mu.Lock()
 	st := wire.Status{Revision: h.rev, Endpoints: b.opts.Endpoints, Embedded: b.opts.Embedded, Ports: len(h.ports),
-		Relists: h.relists, Delivered: h.delivered, Progress: h.idleMsgs, Resyncs: h.resyncs, Version: Version}
+		Relists: h.relists, Delivered: h.delivered, Progress: h.idleMsgs, Joins: h.joinMsgs, Resyncs: h.resyncs, Version: Version}
 	for _, n := range h.nets {
 		if n.present {
 			st.Networks++

@@ -66,9 +66,12 @@ type Status struct {
 	Delivered uint64   `json:"delivered"`
 	// Progress counts the idle progress messages among Delivered.
 	Progress uint64 `json:"progress"`
-	Resyncs  uint64 `json:"resyncs"`
-	DBSize   int64  `json:"db_size,omitempty"`
-	Version  string `json:"version"`
+	// Joins counts, among Delivered, what hosts were sent because they
+	// newly needed it (a network joined, a host record not seen before).
+	Joins   uint64 `json:"joins"`
+	Resyncs uint64 `json:"resyncs"`
+	DBSize  int64  `json:"db_size,omitempty"`
+	Version string `json:"version"`
 }
 
 // AuditAll is the answer of POST /v1/audit: one report per host asked.
