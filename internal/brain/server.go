@@ -159,10 +159,17 @@ func (b *Brain) serveStream(w http.ResponseWriter, r *http.Request) {
 	gen, kickout := b.hub.startStream(s, req.Nets)
 	defer b.hub.endStream(s, gen)
 	var out []byte
+	var deadline time.Time
 	for {
 		out = s.take(out)
 		if len(out) > 0 {
-			_ = rc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+			// A stalled agent's writes time out (then its stream ends and
+			// its queue is bounded); renewing the deadline every few
+			// seconds is enough.
+			if now := time.Now(); deadline.Sub(now) < 25*time.Second {
+				deadline = now.Add(30 * time.Second)
+				_ = rc.SetWriteDeadline(deadline)
+			}
 			if _, err := w.Write(out); err != nil {
 				return
 			}
