@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -76,7 +77,12 @@ func child(mode string, args ...string) (*exec.Cmd, string, error) {
 	}
 	cmd := exec.Command(self, append([]string{"-mode", mode}, args...)...)
 	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// The child exits when its stdin closes, i.e. when this process ends
+	// however it ends (Pdeathsig would follow the spawning thread, which
+	// Go may retire).
+	if _, err := cmd.StdinPipe(); err != nil {
+		return nil, "", err
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, "", err
@@ -240,7 +246,16 @@ func (b *backend) close() {
 
 // ---- child roles ----
 
+// exitWithParent ends a child when the benchmark's pipe to it closes.
+func exitWithParent() {
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		os.Exit(3)
+	}()
+}
+
 func runEtcdChild(dir string, noFsync bool) error {
+	exitWithParent()
 	e, ep, err := brain.StartEmbedded(brain.EmbeddedOptions{Dir: dir, NoFsync: noFsync, Quiet: true})
 	if err != nil {
 		return err
@@ -254,6 +269,7 @@ func runEtcdChild(dir string, noFsync bool) error {
 }
 
 func runBrainChild(ep, socket, prof string) error {
+	exitWithParent()
 	if prof != "" {
 		f, err := os.Create(prof)
 		if err != nil {

@@ -29,6 +29,9 @@ func TestShort(t *testing.T) {
 	if r.MsgsPerBind < r.HostsPerBind {
 		t.Fatalf("%.2f messages per bind for %.2f hosts: some host was not told", r.MsgsPerBind, r.HostsPerBind)
 	}
+	if r.RestartOps != 0 || r.RestartResync <= 0 {
+		t.Fatalf("agent restart: %d ops in %s", r.RestartOps, r.RestartResync)
+	}
 	if r.HeapBytes <= 0 || r.DBAfter <= 0 {
 		t.Fatalf("heap %d db %d", r.HeapBytes, r.DBAfter)
 	}

@@ -47,6 +47,7 @@ func main() {
 	case "brain":
 		err = runBrainChild(*ep, *socket, *prof)
 	case "heapagent":
+		exitWithParent()
 		var b int64
 		var ops uint64
 		b, ops, err = heapAgent(context.Background(), *socket, *expect)
@@ -99,6 +100,7 @@ func printTable(r *Result) {
 	fmt.Printf("| %d binds at once, converged | %s | ≤ 10 s | %s |\n", r.BurstBinds, r.BurstTook.Round(time.Millisecond), mark(r.BurstTook <= 10*time.Second))
 	fmt.Printf("| sustained binds/s (fill of %d, all programmed) | %.0f/s (writes %.0f/s; p50 %s p99 %s) | ≥ 500/s | %s |\n", r.FillBinds, r.FillRate, r.FillWriteRate, r.FillLatency.P50, r.FillLatency.P99, mark(r.FillRate >= 500))
 	fmt.Printf("| agent heap per 100k remote MACs | %.1f MB | ≤ 20 MB | %s |\n", float64(r.HeapPer100k)/1e6, mark(r.HeapPer100k > 0 && r.HeapPer100k <= 20e6))
+	fmt.Printf("| agent kill -9 and restart with %d remote MACs | resynced in %s, %d entries changed | ≤ 2 s, 0 changed | %s |\n", r.HeapMACs, r.RestartResync.Round(time.Millisecond), r.RestartOps, mark(r.RestartResync > 0 && r.RestartResync <= 2*time.Second && r.RestartOps == 0))
 	if p.Split {
 		fmt.Printf("| brain CPU per bind | %s (etcd %s) | ≤ 200 µs | %s |\n", r.BrainCPUBind, r.EtcdCPUBind, mark(r.BrainCPUBind <= 200*time.Microsecond))
 	}

@@ -80,6 +80,8 @@ type Result struct {
 	LoadStart     string        `json:"loadavg_start"`
 	LoadEnd       string        `json:"loadavg_end"`
 	JoinMsgs      float64       `json:"join_msgs_per_bind"`
+	RestartResync time.Duration `json:"agent_restart_resync"`
+	RestartOps    uint64        `json:"agent_restart_ops"`
 }
 
 func logf(p *Params, format string, a ...any) {
@@ -502,6 +504,60 @@ func heapPhase(ctx context.Context, p *Params, r *Result, c *client.Client, sock
 	r.HeapBytes = bytes
 	r.HeapPer100k = r.HeapBytes * 100000 / int64(p.HeapMACs)
 	logf(p, "heap: one agent holding %d remote MACs (%d ops) adds %.1f MB of live heap: %.1f MB per 100k", p.HeapMACs, ops, float64(r.HeapBytes)/1e6, float64(r.HeapPer100k)/1e6)
+
+	// kill -9 and restart of an agent holding all of them: the switch
+	// (memdp) keeps its state; the new agent must resync without changing
+	// anything.
+	dp := memdp.New(false)
+	cfg := agent.Config{Brain: "unix:" + socket, Host: "heap-probe", VTEPs: []netip.Addr{netip.MustParseAddr("198.19.1.1")}, Dataplane: dp}
+	run := func() (*agent.Agent, context.CancelFunc, chan struct{}, error) {
+		a, err := agent.New(cfg)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		actx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); _ = a.Run(actx) }()
+		return a, cancel, done, nil
+	}
+	a, cancel, done, err := run()
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for a.Stats().RemoteMACs < p.HeapMACs {
+		if time.Now().After(deadline) {
+			cancel()
+			return fmt.Errorf("restart agent has %d of %d remote MACs", a.Stats().RemoteMACs, p.HeapMACs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	applied := a.Applied()
+	cancel() // as kill -9: the agent does no cleanup; the dataplane keeps everything
+	<-done
+	var before uint64
+	for _, n := range dp.Counts() {
+		before += n
+	}
+	start = time.Now()
+	a, cancel, done, err = run()
+	if err != nil {
+		return err
+	}
+	defer func() { cancel(); <-done }()
+	for a.Applied() < applied || a.Stats().Snapshots == 0 {
+		if time.Since(start) > 5*time.Minute {
+			return fmt.Errorf("restarted agent did not resync")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	r.RestartResync = time.Since(start)
+	var after uint64
+	for _, n := range dp.Counts() {
+		after += n
+	}
+	r.RestartOps = after - before
+	logf(p, "restart: an agent holding %d remote MACs killed and restarted; resynced in %s, changing %d dataplane entries", p.HeapMACs, r.RestartResync.Round(time.Millisecond), r.RestartOps)
 	return nil
 }
 
