@@ -473,7 +473,7 @@ func heapPhase(ctx context.Context, p *Params, r *Result, c *client.Client, sock
 	if err := parallel(p.FillConcurrency, p.HeapMACs, func(i int) error {
 		j := i + 1
 		_, err := c.Plug(ctx, model.Port{ID: fmt.Sprintf("heap%06d", j), Network: "heapnet", Host: fmt.Sprintf("heap%02d", j%fake),
-			MAC: fmt.Sprintf("06:00:00:%02x:%02x:%02x", byte(j>>16), byte(j>>8), byte(j)), IPs: []string{fmt.Sprintf("2001:db8:ffff::%x", j)}}, 0)
+			MAC: fmt.Sprintf("06:00:00:%02x:%02x:%02x", byte(j>>16), byte(j>>8), byte(j)), IPs: []string{fmt.Sprintf("2001:db8:ffff::%x:%x", j>>16, j&0xffff)}}, 0)
 		return err
 	}); err != nil {
 		return err
