@@ -119,7 +119,7 @@ func feed(a *Agent, msgs ...wire.Msg) {
 func checkInvariant(t testing.TB, a *Agent, dp *fakeDP, when string) {
 	t.Helper()
 	for _, n := range a.view.nets {
-		n.floodEpoch = 0 // the recompute builds flood lists from scratch
+		n.floodOK = false // the recompute builds flood lists from scratch
 	}
 	r := Compare(dp.st, a.view.desired(&a.fz))
 	if !r.Clean() {

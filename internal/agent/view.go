@@ -39,10 +39,10 @@ type vnet struct {
 	ips   map[ipKey]MAC  // owner of each address
 	// digest covers the record and the ports, as the brain computes it.
 	digest, recDigest wire.Digest
-	// flood caches the flood list, valid while floodEpoch is the view's
-	// hostEpoch (host records) and no host entered or left.
-	flood      []netip.Addr
-	floodEpoch uint64
+	// flood caches the flood list while floodOK: kept in step as hosts
+	// enter and leave, rebuilt after a record of one of its hosts changed.
+	flood   []netip.Addr
+	floodOK bool
 }
 
 // ipKey is an address as a map key: 16 bytes (IPv4 mapped), not
@@ -62,8 +62,6 @@ type view struct {
 	rev   int64
 	// remote and local count the ports of the view.
 	nRemote, nLocal int
-	// hostEpoch advances whenever a host record changes (flood caches).
-	hostEpoch uint64
 }
 
 func (v *view) count(p *vport, d int) {
@@ -189,7 +187,7 @@ func (v *view) wiring(n *vnet) (Wiring, bool) {
 		return Wiring{}, false
 	}
 	w := Wiring{Network: n.name, Encap: n.encap, VNI: n.vni, MTU: n.mtu, Local: v.local}
-	if n.floodEpoch != v.hostEpoch+1 {
+	if !n.floodOK {
 		n.flood = n.flood[:0]
 		for h, c := range n.hosts {
 			if c <= 0 || h.name == v.self || !h.alive {
@@ -201,7 +199,7 @@ func (v *view) wiring(n *vnet) (Wiring, bool) {
 		}
 		slices.SortFunc(n.flood, func(a, b netip.Addr) int { return a.Compare(b) })
 		n.flood = slices.Compact(n.flood)
-		n.floodEpoch = v.hostEpoch + 1
+		n.floodOK = true
 	}
 	if len(n.flood) > 0 {
 		w.Flood = slices.Clone(n.flood)
@@ -305,7 +303,12 @@ func (v *view) setHost(w *wire.Host) *vhost {
 		}
 	}
 	if !sameHost(&old, h) {
-		v.hostEpoch++
+		// Only the networks the host is in have it in their flood list.
+		for _, n := range v.nets {
+			if n.hosts[h] > 0 {
+				n.floodOK = false
+			}
+		}
 	}
 	return h
 }
@@ -354,7 +357,7 @@ func (v *view) adoptNet(n *vnet) {
 		hosts[v.adopt(h)] = c
 	}
 	n.hosts = hosts
-	n.floodEpoch = 0
+	n.floodOK = false
 	for mac, p := range n.ports {
 		p.host = v.adopt(p.host)
 		if p.to != nil {
@@ -388,7 +391,7 @@ func (v *view) occupy(n *vnet, p vport, d int) {
 }
 
 func (v *view) floodChange(n *vnet, h *vhost, in bool) {
-	if n.floodEpoch != v.hostEpoch+1 || h.name == v.self || !h.alive {
+	if !n.floodOK || h.name == v.self || !h.alive {
 		return
 	}
 	a, ok := v.vtepOf(h)
