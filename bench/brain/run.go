@@ -82,6 +82,7 @@ type Result struct {
 	JoinMsgs      float64       `json:"join_msgs_per_bind"`
 	RestartResync time.Duration `json:"agent_restart_resync"`
 	RestartOps    uint64        `json:"agent_restart_ops"`
+	Resyncs       uint64        `json:"resyncs"`
 }
 
 func logf(p *Params, format string, a ...any) {
@@ -278,6 +279,10 @@ func Run(p Params) (*Result, error) {
 	r.BurstTook = last.Sub(start)
 	r.BurstLatency = summarize(pr.take())
 	logf(&p, "burst: %d binds at once, all programmed everywhere after %s (p50 %s p99 %s)", p.Burst, r.BurstTook.Round(time.Millisecond), r.BurstLatency.P50, r.BurstLatency.P99)
+	if st, err := c.Status(ctx); err == nil {
+		r.Resyncs = st.Resyncs
+		logf(&p, "brain: %d messages delivered, %d agent queues dropped for a resync", st.Delivered, st.Resyncs)
+	}
 	if be.split {
 		binds := fill + steady + p.Burst
 		r.BrainCPUBind = (be.brainCPU() - cpu0) / time.Duration(binds)

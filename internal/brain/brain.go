@@ -43,8 +43,9 @@ type Options struct {
 	// not flap (default TTL + the heartbeat interval). Zero uses the
 	// default; negative disables it.
 	Grace time.Duration
-	// QueueMax bounds one agent's queued output in bytes (default 32 MiB);
-	// beyond it the queue is dropped and the agent gets a fresh snapshot.
+	// QueueMax bounds one agent's queued output in bytes (default 8 MiB);
+	// beyond it the queue is dropped and the agent reconnects and resyncs
+	// (a snapshot in progress may exceed it).
 	QueueMax int
 	// IdleProgress is how often agents that heard nothing are told the
 	// head revision (default 10 s).
@@ -98,7 +99,7 @@ func New(ctx context.Context, cli *clientv3.Client, o Options) (*Brain, error) {
 		o.Grace = time.Duration(o.TTL)*time.Second + heartbeat(o.TTL)
 	}
 	if o.QueueMax == 0 {
-		o.QueueMax = 32 << 20
+		o.QueueMax = 8 << 20
 	}
 	if o.IdleProgress == 0 {
 		o.IdleProgress = 10 * time.Second
