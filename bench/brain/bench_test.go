@@ -34,8 +34,10 @@ func TestShort(t *testing.T) {
 	if r.RestartOps != 0 || r.RestartResync <= 0 {
 		t.Fatalf("agent restart: %d ops in %s", r.RestartOps, r.RestartResync)
 	}
-	if r.HeapBytes <= 0 || r.DBAfter <= 0 {
-		t.Fatalf("heap %d db %d", r.HeapBytes, r.DBAfter)
+	// The heap figure of a short in-process run is noise (other agents'
+	// garbage moves it either way); the phase must complete.
+	if r.HeapMACs != 2000 || r.DBAfter <= 0 {
+		t.Fatalf("heap phase with %d MACs, db %d", r.HeapMACs, r.DBAfter)
 	}
 }
 
