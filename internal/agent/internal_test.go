@@ -385,3 +385,31 @@ func resnapshot(rng *rand.Rand, a *Agent, ver int64) []wire.Msg {
 	}
 	return append(out, wire.Msg{T: wire.TEnd, Rev: ver, Done: true})
 }
+
+// A host with VTEPs of both families is reached on the one of our family.
+func TestVTEPFamily(t *testing.T) {
+	dp := &fakeDP{st: NewState()}
+	a, err := New(Config{Brain: "unix:/nonexistent/brain.sock", Host: "self", VTEPs: []netip.Addr{netip.MustParseAddr("2001:db8::1")}, Dataplane: dp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed(a, wire.Msg{T: wire.TBegin, Rev: 1},
+		wire.Msg{T: wire.TNet, Net: &wire.Net{Name: "n", Encap: "geneve", VNI: 9, MTU: 1400}},
+		wire.Msg{T: wire.THost, Host: &wire.Host{Name: "self", VTEPs: []string{"2001:db8::1"}, Alive: true}},
+		wire.Msg{T: wire.THost, Host: &wire.Host{Name: "dual", VTEPs: []string{"198.18.0.2", "2001:db8::2"}, Alive: true}},
+		wire.Msg{T: wire.THost, Host: &wire.Host{Name: "v4only", VTEPs: []string{"198.18.0.3"}, Alive: true}},
+		wire.Msg{T: wire.TPort, Port: &wire.Port{Net: "n", MAC: "02:00:00:00:00:0a", Host: "self", Ver: 1, ID: "mine", IfName: "tap0"}},
+		wire.Msg{T: wire.TPort, Port: &wire.Port{Net: "n", MAC: "02:00:00:00:00:02", Host: "dual", Ver: 1}},
+		wire.Msg{T: wire.TPort, Port: &wire.Port{Net: "n", MAC: "02:00:00:00:00:03", Host: "v4only", Ver: 1}},
+		wire.Msg{T: wire.TEnd, Rev: 1, Done: true})
+	w := dp.st.Networks["n"]
+	if len(w.Flood) != 1 || w.Flood[0] != netip.MustParseAddr("2001:db8::2") || w.Local != netip.MustParseAddr("2001:db8::1") {
+		t.Fatalf("flood %v local %s", w.Flood, w.Local)
+	}
+	if got := dp.st.FDB[FDBKey{"n", MAC{2, 0, 0, 0, 0, 2}}]; got != netip.MustParseAddr("2001:db8::2") {
+		t.Fatalf("dual-stack host reached at %s", got)
+	}
+	if _, ok := dp.st.FDB[FDBKey{"n", MAC{2, 0, 0, 0, 0, 3}}]; ok {
+		t.Fatal("a host without a VTEP of our family got an FDB entry")
+	}
+}
