@@ -13,6 +13,7 @@ all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/switchyard ./cmd/switchyard
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/switchyard-brain ./cmd/switchyard-brain
 
 # The whole suite: formatting, vet, every test (root end-to-end and interop
 # tests included when run as root), and the engine under the race detector.
@@ -37,11 +38,13 @@ race:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./internal/datapath/ ./internal/packet/
 
-# Short fuzzing of every parser; corpus that finds bugs stays in testdata/fuzz.
+# Short fuzzing of every fuzz target of every package (parsers, protocol
+# decoders, the pipeline); corpus that finds bugs stays in testdata/fuzz.
 FUZZTIME ?= 20s
 fuzz:
-	@for f in $$($(GO) test -list 'Fuzz.*' ./internal/packet/ | grep ^Fuzz); do \
-		echo "== $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./internal/packet/ || exit 1; done
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list 'Fuzz.*' $$pkg | grep ^Fuzz); do \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; done; done
 
 # Packages the test suite and the lab need on a fresh Debian machine.
 deps:
