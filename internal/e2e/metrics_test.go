@@ -150,6 +150,8 @@ scrape_configs:
 		{fmt.Sprintf(`switchyard_port_rx_packets_total{bridge="br0",port=%q}`, v1.nic), "rx packets of the first VM's port"},
 		{`sum(rate(switchyard_port_tx_packets_total{port="vx0"}[5s]))`, "the tunnel port's send rate"},
 		{`switchyard_tunnel_remote_fdb_entries{port="vx0",remote="198.18.0.2"}`, "MACs behind the remote VTEP"},
+		{`switchyard_tunnel_remote_rx_packets_total{port="vx0",remote="198.18.0.2"}`, "frames received from the remote VTEP"},
+		{`switchyard_tunnel_remote_tx_bytes_total{port="vx0",remote="198.18.0.2"}`, "bytes sent to the remote VTEP"},
 		{`switchyard_fdb_entries{bridge="br0"}`, "FDB size"},
 		{`switchyard_decision_cache_hits_total{bridge="br0"}`, "decision cache hits"},
 	}

@@ -310,6 +310,8 @@ func (p *Port) sendGSO(fd int, dst netip.Addr, buf []byte, chunk int, tos uint8)
 				st.iov.Base = nil
 				return false
 			}
+			segs := (n + chunk - 1) / chunk
+			rc := p.remoteFor(dst)
 			if errno != 0 {
 				r := datapath.DropTxError
 				switch errno {
@@ -319,6 +321,12 @@ func (p *Port) sendGSO(fd int, dst netip.Addr, buf []byte, chunk int, tos uint8)
 					r = datapath.DropMTU
 				}
 				p.drop(r, 1)
+				if rc != nil {
+					rc.txDrops.Add(uint64(segs))
+				}
+			} else if rc != nil {
+				rc.txPackets.Add(uint64(segs))
+				rc.txBytes.Add(uint64(n - segs*tunnelHdrLen(p.cfg.Encap)))
 			}
 			break
 		}

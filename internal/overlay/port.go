@@ -49,6 +49,12 @@ type Port struct {
 	iovs  []unix.Iovec
 	hbuf  []byte
 	names []unix.RawSockaddrInet6
+	qrc   []*remoteCount // per queued datagram: its remote's counters
+	qlen  []int          // per queued datagram: the inner frame's length
+
+	remotes remoteTable // per remote VTEP counters (RemoteCounters)
+	lastDst netip.Addr  // remoteFor's memo (txMu)
+	lastRC  *remoteCount
 }
 
 // OpenPort opens a tunnel port: it shares (or opens) the receiving socket
@@ -87,6 +93,8 @@ func (m *Manager) OpenPort(name string, cfg PortConfig) (*Port, error) {
 	p.iovs = make([]unix.Iovec, 2*txBatch)
 	p.hbuf = make([]byte, maxHdr*txBatch)
 	p.names = make([]unix.RawSockaddrInet6, txBatch)
+	p.qrc = make([]*remoteCount, txBatch)
+	p.qlen = make([]int, txBatch)
 	return p, nil
 }
 
@@ -375,6 +383,7 @@ func (p *Port) queueRaw(n *int, dst netip.Addr, vni uint32, inner []byte, sport 
 	m.SetIovlen(2)
 	m.Name = (*byte)(unsafe.Pointer(&p.names[i]))
 	m.Namelen = p.setName(i, dst)
+	p.qrc[i], p.qlen[i] = p.remoteFor(dst), len(inner)
 	*n = i + 1
 	if *n == txBatch {
 		p.flush(*n)
@@ -481,12 +490,22 @@ func (p *Port) flush(n int) {
 				reason = datapath.DropMTU
 			}
 			p.drop(reason, 1)
+			if rc := p.qrc[sent]; rc != nil {
+				rc.txDrops.Add(1)
+			}
 			sent++
 			continue
+		}
+		for i := sent; i < sent+int(r); i++ {
+			if rc := p.qrc[i]; rc != nil {
+				rc.txPackets.Add(1)
+				rc.txBytes.Add(uint64(p.qlen[i]))
+			}
 		}
 		sent += int(r)
 	}
 	for i := 0; i < 2*n; i++ {
 		p.iovs[i].Base = nil
 	}
+	clear(p.qrc[:n])
 }

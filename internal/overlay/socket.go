@@ -73,6 +73,7 @@ type rxSock struct {
 	group   netip.Addr
 	locals  atomic.Pointer[[]netip.Addr] // our own addresses: never learn from them
 	gro     bool                         // UDP_GRO on the socket, TCP merging on decap
+	rxrun   remoteRun                    // per-remote receive counting (the receive goroutine's)
 
 	badHeader, unknownVNI, received atomic.Uint64
 }
@@ -264,6 +265,7 @@ func (s *rxSock) run(ctx context.Context) {
 			s.datagram(asm, p, p.Buf[datapath.Headroom:datapath.Headroom+size], seg, src, targets)
 		}
 		asm.flush()
+		s.rxrun.flush()
 	}
 }
 
@@ -288,6 +290,7 @@ func (s *rxSock) datagram(asm *rxAssembler, p *datapath.Packet, d []byte, seg in
 		s.received.Add(1)
 		port, meta, hdr := s.decap(d, src, targets)
 		if port != nil {
+			s.rxrun.add(port, meta.Remote, len(d)-hdr)
 			asm.add(port, meta, d[hdr:], p, datapath.Headroom+hdr, seg)
 		}
 		return
@@ -298,6 +301,7 @@ func (s *rxSock) datagram(asm *rxAssembler, p *datapath.Packet, d []byte, seg in
 		s.received.Add(1)
 		port, meta, hdr := s.decap(c, src, targets)
 		if port != nil {
+			s.rxrun.add(port, meta.Remote, len(c)-hdr)
 			asm.add(port, meta, c[hdr:], nil, 0, 0)
 		}
 	}

@@ -802,8 +802,7 @@ func (m *metricsSource) MetricsSnapshot() *metrics.Snapshot {
 
 // RemoteCounter is a tunnel device that counts per remote VTEP: it calls
 // fn once per remote with its received and sent packets and bytes and the
-// frames it could not send to it. (overlay.Port does not yet: when it
-// implements this, the switchyard_tunnel_remote_{rx,tx}_* series appear.)
+// frames it could not send to it (overlay.Port does).
 type RemoteCounter interface {
 	RemoteCounters(fn func(remote netip.Addr, rxPackets, rxBytes, txPackets, txBytes, txDrops uint64))
 }
