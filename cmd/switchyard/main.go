@@ -58,6 +58,7 @@ func runDaemon(argv []string) error {
 	if err != nil {
 		return err
 	}
+	vswitchd.BuildCommit = buildVersion().Commit
 	if err := p.want(0, 0, "[--state-dir DIR] [--socket PATH]"); err != nil {
 		return err
 	}

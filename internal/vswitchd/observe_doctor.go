@@ -26,6 +26,9 @@ func pidSelf() int { return os.Getpid() }
 // buildCommit returns the VCS revision the binary was built from, if the
 // build recorded it.
 func buildCommit() string {
+	if BuildCommit != "" {
+		return BuildCommit
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
 			if s.Key == "vcs.revision" {

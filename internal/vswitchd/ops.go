@@ -17,6 +17,10 @@ import (
 // Version is the daemon's version string.
 var Version = "0.1.0"
 
+// BuildCommit is the commit the binary was built from, when the command
+// knows it (stamped at link time); otherwise the VCS build info says.
+var BuildCommit string
+
 func invalid(field, allowed, format string, a ...any) error {
 	return errs.Invalidf(field, allowed, format, a...)
 }
