@@ -77,7 +77,7 @@ func mainErr() int {
 	flag.IntVar(&o.udpLen, "udp-len", 64, "iperf3 UDP payload bytes (-l)")
 	flag.StringVar(&o.udpRate, "udp-rate", "0", "iperf3 UDP target rate (-b); 0 = as fast as the sender can")
 	flag.IntVar(&o.pingCount, "ping-count", 20, "pings per RTT measurement (-c, at -i 0.01)")
-	flag.IntVar(&o.flowsInstall, "flows-install", 100000, fmt.Sprintf("rules for the flow-install comparison, run once per round after the systems: `switchyard flow add br0 --file F` (daemon with --devices memory) vs `ovs-ofctl -O OpenFlow13 add-flows br0 F` (OVS 3.1 netdev), time and bytes per rule; 0 = off, else %d-%d", aclMinRules, aclMaxRules))
+	flag.IntVar(&o.flowsInstall, "flows-install", 100000, fmt.Sprintf("`N` rules for the flow-install comparison, run once per round after the systems: 'switchyard flow add br0 --file F' (daemon with --devices memory) vs 'ovs-ofctl -O OpenFlow13 add-flows br0 F' (OVS 3.1 netdev), seconds, rules/s, bytes per rule, time ratio; 0 = off, else %d-%d", aclMinRules, aclMaxRules))
 	flag.BoolVar(&o.verbose, "v", false, "debug logging")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./bench/compare [flags]   (as root)\n\nSystems:\n")
