@@ -218,3 +218,52 @@ func (h *harness) checkACL(ctx context.Context, inst *instance, rec *runRecord) 
 	}
 	rec.Settings = append(rec.Settings, "after the traffic (flow dump --json): "+strings.Join(parts, "; "))
 }
+
+// cacheStats is a bridge's decision-cache counters (GET /v1/show
+// bridges[].cache), decoded here on their own like the other API figures.
+type cacheStats struct {
+	Daemon        string `json:"daemon"`
+	Entries       int    `json:"entries"`
+	Masks         int    `json:"masks"`
+	Hits          uint64 `json:"hits"`
+	Misses        uint64 `json:"misses"`
+	Evictions     uint64 `json:"evictions"`
+	Revalidations uint64 `json:"revalidations"`
+	Uncached      uint64 `json:"uncached"`
+}
+
+// readCache records every daemon's br0 decision-cache counters after the
+// traffic, so that a NORMAL-only system and its *-acl twin can be compared
+// on hits and misses too (a note in the settings; decision_cache in
+// results.json).
+func (h *harness) readCache(ctx context.Context, inst *instance, rec *runRecord) {
+	var parts []string
+	for i, d := range inst.daemons {
+		b, err := d.curl(ctx, "/v1/show")
+		if err != nil {
+			continue
+		}
+		var show struct {
+			Bridges []struct {
+				Name  string      `json:"name"`
+				Cache *cacheStats `json:"cache"`
+			} `json:"bridges"`
+		}
+		if json.Unmarshal(b, &show) != nil {
+			continue
+		}
+		for _, br := range show.Bridges {
+			if br.Name != "br0" || br.Cache == nil {
+				continue
+			}
+			c := *br.Cache
+			c.Daemon = inst.daemonNames[i]
+			rec.Cache = append(rec.Cache, c)
+			parts = append(parts, fmt.Sprintf("%s: %d hits, %d misses, %d entries, %d masks, %d evictions, %d revalidations, %d uncached",
+				c.Daemon, c.Hits, c.Misses, c.Entries, c.Masks, c.Evictions, c.Revalidations, c.Uncached))
+		}
+	}
+	if len(parts) > 0 {
+		rec.Settings = append(rec.Settings, "decision cache of br0 after the traffic (GET /v1/show): "+strings.Join(parts, "; "))
+	}
+}

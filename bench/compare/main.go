@@ -355,6 +355,9 @@ func (h *harness) runOne(ctx context.Context, t *topology, round, idx int) (rec 
 	if inst.aclRules > 0 && ctx.Err() == nil {
 		h.checkACL(ctx, inst, rec)
 	}
+	if len(inst.daemons) > 0 && ctx.Err() == nil {
+		h.readCache(ctx, inst, rec)
+	}
 	if ctx.Err() != nil && rec.Error == "" {
 		rec.Error = "interrupted"
 	}

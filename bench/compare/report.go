@@ -177,6 +177,9 @@ type runRecord struct {
 	Profile         *profileInfo       `json:"profile,omitempty"`
 	// ACL is, for the *-acl systems, the rules' counters after the traffic.
 	ACL []aclCheck `json:"acl_check,omitempty"`
+	// Cache is, for Switchyard systems, br0's decision-cache counters per
+	// daemon after the traffic.
+	Cache []cacheStats `json:"decision_cache,omitempty"`
 }
 
 type profileInfo struct {
