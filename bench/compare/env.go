@@ -27,7 +27,12 @@ func run(ctx context.Context, args ...string) (string, error) {
 }
 
 func runEnv(ctx context.Context, env []string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, cmdTimeout)
+	return runEnvTimeout(ctx, cmdTimeout, env, args...)
+}
+
+// runEnvTimeout is runEnv bounded by timeout instead of cmdTimeout.
+func runEnvTimeout(ctx context.Context, timeout time.Duration, env []string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	if env != nil {

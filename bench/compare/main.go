@@ -45,6 +45,7 @@ type options struct {
 	udpLen          int
 	udpRate         string
 	pingCount       int
+	flowsInstall    int
 	verbose         bool
 }
 
@@ -69,19 +70,21 @@ func mainErr() int {
 	flag.StringVar(&o.bin, "bin", "bin/switchyard", "switchyard binary (relative to the module root unless absolute); built with 'go build ./cmd/switchyard' if missing")
 	flag.IntVar(&o.rounds, "rounds", 3, "interleaved rounds: each round builds and measures every selected system once")
 	flag.IntVar(&o.duration, "duration", 5, "seconds per iperf3 run")
-	flag.StringVar(&o.only, "only", "", "comma-separated systems to run: names (linux-bridge,switchyard-tap,...), numbers 1-8, or a/b for a whole class; default all")
+	flag.StringVar(&o.only, "only", "", "comma-separated systems to run: names (linux-bridge,switchyard-tap,...), numbers 1-10 (as listed above), a/b for a whole class, or none (only the flow-install comparison); default all")
 	flag.StringVar(&o.out, "out", "bench/compare/out", "directory for results.md, results.json and logs (relative to the module root unless absolute)")
 	flag.StringVar(&o.profile, "profile", "", "if set, fetch a 5 s CPU profile of each Switchyard daemon during an extra TCP run in the first round into this directory, and print 'go tool pprof -top'")
 	flag.StringVar(&o.underlayEthtool, "underlay-ethtool", "tx off gro on", "'ethtool -K ul0' settings applied to both ends of the two-host underlay veth, for every two-host system (empty: kernel defaults)")
 	flag.IntVar(&o.udpLen, "udp-len", 64, "iperf3 UDP payload bytes (-l)")
 	flag.StringVar(&o.udpRate, "udp-rate", "0", "iperf3 UDP target rate (-b); 0 = as fast as the sender can")
 	flag.IntVar(&o.pingCount, "ping-count", 20, "pings per RTT measurement (-c, at -i 0.01)")
+	flag.IntVar(&o.flowsInstall, "flows-install", 100000, fmt.Sprintf("`N` rules for the flow-install comparison, run once per round after the systems: 'switchyard flow add br0 --file F' (daemon with --devices memory) vs 'ovs-ofctl -O OpenFlow13 add-flows br0 F' (OVS 3.1 netdev), seconds, rules/s, bytes per rule, time ratio; 0 = off, else %d-%d", aclMinRules, aclMaxRules))
 	flag.BoolVar(&o.verbose, "v", false, "debug logging")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./bench/compare [flags]   (as root)\n\nSystems:\n")
 		for i, t := range topologies {
-			fmt.Fprintf(flag.CommandLine.Output(), "  %d %-17s (%s) %s\n", i+1, t.Name, t.Class, t.Desc)
+			fmt.Fprintf(flag.CommandLine.Output(), "  %2d %-20s (%s) %s\n", i+1, t.Name, t.Class, t.Desc)
 		}
+		fmt.Fprintln(flag.CommandLine.Output(), "\n(The *-acl systems are numbered next to their NORMAL-only twin: from 3 on, the\nnumbers are one or two higher than before they existed, see README.md.)")
 		fmt.Fprintln(flag.CommandLine.Output(), "\nFlags:")
 		flag.PrintDefaults()
 	}
@@ -100,9 +103,17 @@ func mainErr() int {
 		fmt.Fprintln(os.Stderr, "compare: --rounds, --duration and --ping-count must be ≥ 1 and --udp-len ≥ 16")
 		return 2
 	}
+	if o.flowsInstall != 0 && (o.flowsInstall < aclMinRules || o.flowsInstall > aclMaxRules) {
+		fmt.Fprintf(os.Stderr, "compare: --flows-install %d: allowed: 0 (off) or %d-%d rules\n", o.flowsInstall, aclMinRules, aclMaxRules)
+		return 2
+	}
 	selected, err := selectTopologies(o.only)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "compare:", err)
+		return 2
+	}
+	if len(selected) == 0 && o.flowsInstall == 0 {
+		fmt.Fprintln(os.Stderr, "compare: --only none with --flows-install 0: nothing to do")
 		return 2
 	}
 	if os.Geteuid() != 0 {
@@ -158,6 +169,7 @@ func selectTopologies(only string) ([]*topology, error) {
 			continue
 		}
 		switch {
+		case f == "none":
 		case f == "a" || f == "b":
 			for _, t := range topologies {
 				if t.Class == f {
@@ -173,7 +185,7 @@ func selectTopologies(only string) ([]*topology, error) {
 				for _, t := range topologies {
 					names = append(names, t.Name)
 				}
-				return nil, fmt.Errorf("--only: unknown system %q; allowed: %s, 1-%d, a, b", f, strings.Join(names, ", "), len(topologies))
+				return nil, fmt.Errorf("--only: unknown system %q; allowed: %s, 1-%d, a, b, none", f, strings.Join(names, ", "), len(topologies))
 			}
 			want[topologies[n-1].Name] = true
 		}
@@ -297,6 +309,12 @@ func (h *harness) runAll(ctx context.Context, sel []*topology) *results {
 			}
 			res.Runs = append(res.Runs, rec)
 		}
+		if h.opts.flowsInstall > 0 && ctx.Err() == nil {
+			slog.Info("flow install", "round", fmt.Sprintf("%d/%d", round, h.opts.rounds), "rules", h.opts.flowsInstall)
+			fi := h.flowInstall(ctx, round, h.opts.flowsInstall, noOVS)
+			slog.Info("flow install measured", "round", round, "figures", fi.brief())
+			res.FlowInstall = append(res.FlowInstall, fi)
+		}
 	}
 	res.Finished = time.Now()
 	return res
@@ -334,6 +352,12 @@ func (h *harness) runOne(ctx context.Context, t *topology, round, idx int) (rec 
 	}
 	rec.SetupSeconds = time.Since(start).Seconds()
 	h.measure(ctx, t, inst, rec, round == 1)
+	if inst.aclRules > 0 && ctx.Err() == nil {
+		h.checkACL(ctx, inst, rec)
+	}
+	if len(inst.daemons) > 0 && ctx.Err() == nil {
+		h.readCache(ctx, inst, rec)
+	}
 	if ctx.Err() != nil && rec.Error == "" {
 		rec.Error = "interrupted"
 	}

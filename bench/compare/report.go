@@ -136,7 +136,16 @@ func (h *harness) settings() map[string]string {
 		"ratio":          "Switchyard ÷ reference, per round, then the median of the per-round ratios (RTT: > 1 means Switchyard is slower)",
 		"profile":        profileSetting(o.profile),
 		"switchyard_bin": h.bin,
+		"acl":            fmt.Sprintf("the *-acl systems install %s rules (aclFlows: %s in tables 0-2 with eight masks, values from 198.18.1.0-198.19.255.255, 0a:c1:… MACs, drop ports 1-32767 without 5201, + priority-0 rules table 0 -> 1 -> 2 -> NORMAL) with `switchyard flow add br0 --file` in every daemon before traffic, check GET /v1/show rules, and after the traffic check with `flow dump --json` that only the priority-0 rules counted packets", thousands(aclSystemRules), thousands(aclSystemRules-aclMinRules)),
+		"flows_install":  flowsInstallSetting(o.flowsInstall),
 	}
+}
+
+func flowsInstallSetting(n int) string {
+	if n == 0 {
+		return "off"
+	}
+	return fmt.Sprintf("once per round after the systems: aclFlows(%s) in one file; `switchyard flow add br0 --file F` into a fresh daemon (--devices memory, own namespace and state dir) and `ovs-ofctl -O OpenFlow13 add-flows br0 F` into a fresh OVS 3.1 (own namespace, br0 datapath_type=netdev protocols=OpenFlow10,OpenFlow13), wall-clock; rule counts checked (GET /v1/show rules, ovs-ofctl dump-aggregate flow_count); bytes/rule = Switchyard's heap_alloc after a forced GC (GET /debug/pprof/heap?gc=1) and both daemons' VmRSS, after minus before, ÷ rules; Switchyard stores the rules in its state dir (bbolt, synced to disk) before it answers, OVS keeps them in memory only", thousands(n))
 }
 
 func profileSetting(dir string) string {
@@ -166,6 +175,11 @@ type runRecord struct {
 	Ping            *pingResult        `json:"ping,omitempty"`
 	Daemon          []phaseStats       `json:"switchyard_runtime,omitempty"`
 	Profile         *profileInfo       `json:"profile,omitempty"`
+	// ACL is, for the *-acl systems, the rules' counters after the traffic.
+	ACL []aclCheck `json:"acl_check,omitempty"`
+	// Cache is, for Switchyard systems, br0's decision-cache counters per
+	// daemon after the traffic.
+	Cache []cacheStats `json:"decision_cache,omitempty"`
 }
 
 type profileInfo struct {
@@ -201,13 +215,17 @@ type results struct {
 	Medians     map[string]map[string]float64 `json:"medians"`
 	Ratios      []ratioRow                    `json:"ratios"`
 	NA          map[string]string             `json:"not_measured,omitempty"`
+	// FlowInstall is the flow-install comparison, one entry per round, and
+	// FlowInstallMedian the medians over rounds (keys as flowInstallKeys).
+	FlowInstall       []*flowInstallRun  `json:"flow_install,omitempty"`
+	FlowInstallMedian map[string]float64 `json:"flow_install_median,omitempty"`
 }
 
 // ratioRow is a Switchyard system against one reference.
 type ratioRow struct {
 	System    string               `json:"system"`
 	Reference string               `json:"reference"`
-	Kind      string               `json:"reference_kind"` // kernel or ovs
+	Kind      string               `json:"reference_kind"` // kernel, ovs or normal-only
 	PerRound  []map[string]float64 `json:"per_round"`
 	Median    map[string]float64   `json:"median"`
 	Missing   string               `json:"missing,omitempty"`
@@ -230,6 +248,8 @@ func median(v []float64) float64 {
 func (res *results) compute() {
 	res.Medians = map[string]map[string]float64{}
 	res.NA = map[string]string{}
+	res.Ratios = nil
+	res.computeFlowInstall()
 	byTopo := map[string][]*runRecord{}
 	for _, r := range res.Runs {
 		byTopo[r.Topology] = append(byTopo[r.Topology], r)
@@ -266,7 +286,10 @@ func (res *results) compute() {
 		if t.Kind != "switchyard" {
 			continue
 		}
-		for _, ref := range []struct{ name, kind string }{{t.KernelRef, "kernel"}, {t.OVSRef, "ovs"}} {
+		for _, ref := range []struct{ name, kind string }{{t.KernelRef, "kernel"}, {t.OVSRef, "ovs"}, {t.BaseRef, "normal-only"}} {
+			if ref.name == "" {
+				continue
+			}
 			row := ratioRow{System: t.Name, Reference: ref.name, Kind: ref.kind, Median: map[string]float64{}}
 			if !selected[ref.name] {
 				row.Missing = ref.name + " not selected (--only)"
@@ -315,7 +338,7 @@ func findRun(rs []*runRecord, round int) *runRecord {
 
 // runTagRe matches this harness's per-run names (temp dirs, namespaces),
 // which differ between rounds of the same failure.
-var runTagRe = regexp.MustCompile(`cmp[0-9]+-r[0-9]+t[0-9]+-[0-9]*`)
+var runTagRe = regexp.MustCompile(`cmp[0-9]+-r[0-9]+(t[0-9]+|fi)-[0-9]*`)
 
 // failures summarizes the setup failures of a system's rounds, folding
 // identical ones: "rounds 1, 2: <error>".
@@ -365,7 +388,7 @@ func (res *results) markdown() string {
 			fmt.Fprintf(&b, "- **Warning: the machine was already busy when the run started (1-min load %.2f on %d CPUs): other work competes for the CPUs, so the figures are noisier than usual.**\n", l, m.CPUs)
 		}
 	}
-	for _, k := range []string{"rounds", "duration", "tcp", "udp", "ping", "underlay", "switchyard_gc", "ratio", "profile"} {
+	for _, k := range []string{"rounds", "duration", "tcp", "udp", "ping", "underlay", "switchyard_gc", "ratio", "profile", "acl", "flows_install"} {
 		fmt.Fprintf(&b, "- %s: %s\n", k, res.Settings[k])
 	}
 
@@ -401,6 +424,9 @@ func (res *results) markdown() string {
 		b.WriteString("\n")
 	}
 
+	res.aclMarkdown(&b)
+	res.flowInstallMarkdown(&b)
+
 	if len(res.Ratios) > 0 {
 		b.WriteString("\n## Switchyard ratios (median of per-round ratios, Switchyard ÷ reference)\n\n")
 		b.WriteString("Throughput and pps: > 1 is better than the reference; RTT: < 1 is better.\n\n| system | vs | ")
@@ -413,7 +439,11 @@ func (res *results) markdown() string {
 		}
 		b.WriteString("---:|\n")
 		for _, r := range res.Ratios {
-			fmt.Fprintf(&b, "| %s | %s |", r.System, r.Reference)
+			ref := r.Reference
+			if r.Kind == "normal-only" {
+				ref += " (NORMAL only)"
+			}
+			fmt.Fprintf(&b, "| %s | %s |", r.System, ref)
 			if r.Missing != "" {
 				fmt.Fprintf(&b, " n/a: %s |", mdEscape(r.Missing))
 				for range ratioMeasures[1:] {

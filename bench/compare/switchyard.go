@@ -23,12 +23,13 @@ type syDaemon struct {
 	p      *proc
 }
 
-// startSwitchyard starts a daemon in ns with state under dir, waits until
-// its API answers, and registers its stop (by PID) with s.
-func startSwitchyard(ctx context.Context, s *scope, bin, ns, dir string) (*syDaemon, error) {
+// startSwitchyard starts a daemon in ns with state under dir (and the extra
+// daemon flags, e.g. --devices memory), waits until its API answers, and
+// registers its stop (by PID) with s.
+func startSwitchyard(ctx context.Context, s *scope, bin, ns, dir string, extra ...string) (*syDaemon, error) {
 	d := &syDaemon{bin: bin, ns: ns, dir: dir, socket: filepath.Join(dir, "sy.sock")}
-	p, err := startProc("switchyard daemon in "+ns, nil,
-		inNS(ns, bin, "daemon", "--state-dir", filepath.Join(dir, "state"), "--socket", d.socket)...)
+	args := append([]string{bin, "daemon", "--state-dir", filepath.Join(dir, "state"), "--socket", d.socket}, extra...)
+	p, err := startProc("switchyard daemon in "+ns, nil, inNS(ns, args...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -54,9 +55,59 @@ func startSwitchyard(ctx context.Context, s *scope, bin, ns, dir string) (*syDae
 // cli runs `switchyard ARGS --socket SOCK` inside the daemon's namespace
 // (ports with --netns and system ports are resolved there).
 func (d *syDaemon) cli(ctx context.Context, args ...string) (string, error) {
+	return d.cliTimeout(ctx, cmdTimeout, args...)
+}
+
+// cliTimeout is cli with its own bound.
+func (d *syDaemon) cliTimeout(ctx context.Context, timeout time.Duration, args ...string) (string, error) {
 	full := append([]string{d.bin}, args...)
 	full = append(full, "--socket", d.socket)
-	return runEnv(ctx, []string{"SWITCHYARD_SOCKET="}, inNS(d.ns, full...)...)
+	return runEnvTimeout(ctx, timeout, []string{"SWITCHYARD_SOCKET="}, inNS(d.ns, full...)...)
+}
+
+// bridgeRules is the rule count GET /v1/show reports for bridge br.
+func (d *syDaemon) bridgeRules(ctx context.Context, br string) (int, error) {
+	b, err := d.curl(ctx, "/v1/show")
+	if err != nil {
+		return 0, err
+	}
+	var show struct {
+		Bridges []struct {
+			Name  string `json:"name"`
+			Rules *int   `json:"rules"`
+		} `json:"bridges"`
+	}
+	if err := json.Unmarshal(b, &show); err != nil {
+		return 0, fmt.Errorf("parse /v1/show: %w", err)
+	}
+	for _, x := range show.Bridges {
+		if x.Name == br {
+			if x.Rules == nil {
+				return 0, fmt.Errorf("GET /v1/show: bridge %s has no \"rules\" count (daemon too old for flow tables?)", br)
+			}
+			return *x.Rules, nil
+		}
+	}
+	return 0, fmt.Errorf("GET /v1/show: no bridge %s", br)
+}
+
+// heapAfterGC forces a garbage collection in the daemon (GET
+// /debug/pprof/heap?gc=1 runs runtime.GC before writing the profile) and
+// then reads heap_alloc, so the figure is the live heap. gc is false when
+// the daemon has no pprof endpoint; heap_alloc is then as read.
+func (d *syDaemon) heapAfterGC(ctx context.Context) (heap uint64, gc bool, err error) {
+	if _, err := d.curl(ctx, "/debug/pprof/heap?gc=1"); err == nil {
+		gc = true
+	}
+	b, err := d.curl(ctx, "/v1/debug/runtime")
+	if err != nil {
+		return 0, gc, err
+	}
+	var rt runtimeStats
+	if err := json.Unmarshal(b, &rt); err != nil {
+		return 0, gc, fmt.Errorf("parse /v1/debug/runtime %q: %w", b, err)
+	}
+	return rt.HeapAlloc, gc, nil
 }
 
 // runtimeStats is GET /v1/debug/runtime (internal/api.Runtime), decoded

@@ -27,7 +27,12 @@ type topology struct {
 	// For Switchyard systems: the references the ratios are taken to.
 	KernelRef string `json:"kernel_ref,omitempty"`
 	OVSRef    string `json:"ovs_ref,omitempty"`
-	build     func(e *buildEnv) (*instance, error)
+	// BaseRef is, for a system with flow rules, the NORMAL-only
+	// Switchyard system it is otherwise built like.
+	BaseRef string `json:"base_ref,omitempty"`
+	// ACLRules is the number of rules the system installs (0: NORMAL only).
+	ACLRules int `json:"acl_rules,omitempty"`
+	build    func(e *buildEnv) (*instance, error)
 }
 
 // instance is a built topology: where the client and server run, and the
@@ -37,6 +42,8 @@ type instance struct {
 	daemons                  []*syDaemon
 	daemonNames              []string
 	settings                 []string
+	// aclRules is the rule count installed in every daemon (0: none).
+	aclRules int
 }
 
 // buildEnv is what a builder gets: the run's context, the scope that owns
@@ -91,11 +98,13 @@ func vmAddr(ctx context.Context, vmNS, dev, ip, mtu string) error {
 var topologies = []*topology{
 	{Name: "linux-bridge", Class: "a", Kind: "kernel", Desc: "Linux bridge, veth ports", build: buildLinuxBridge},
 	{Name: "switchyard-tap", Class: "a", Kind: "switchyard", Desc: "Switchyard bridge, TAP ports created in the VMs", KernelRef: "linux-bridge", OVSRef: "ovs-tap", build: buildSwitchyardTap},
+	{Name: "switchyard-tap-acl", Class: "a", Kind: "switchyard", Desc: "switchyard-tap with a 1,003-rule ACL (three tables, eight masks) in front of NORMAL", KernelRef: "linux-bridge", OVSRef: "ovs-tap", BaseRef: "switchyard-tap", ACLRules: aclSystemRules, build: withACL(buildSwitchyardTap)},
 	{Name: "switchyard-veth", Class: "a", Kind: "switchyard", Desc: "Switchyard bridge, `veth add` ports", KernelRef: "linux-bridge", OVSRef: "ovs-veth", build: buildSwitchyardVeth},
 	{Name: "ovs-tap", Class: "a", Kind: "ovs", Desc: "OVS 3.1 netdev, internal (TAP) ports moved into the VMs, userspace TSO", build: buildOVSTap},
 	{Name: "ovs-veth", Class: "a", Kind: "ovs", Desc: "OVS 3.1 netdev, veth system ports, userspace TSO", build: buildOVSVeth},
 	{Name: "kernel-vxlan", Class: "b", Kind: "kernel", Desc: "Linux bridge + kernel VXLAN per host, veth VM ports", build: buildKernelVXLAN},
 	{Name: "switchyard-vxlan", Class: "b", Kind: "switchyard", Desc: "Switchyard per host, TAP VM port + VXLAN port", KernelRef: "kernel-vxlan", OVSRef: "ovs-vxlan", build: buildSwitchyardVXLAN},
+	{Name: "switchyard-vxlan-acl", Class: "b", Kind: "switchyard", Desc: "switchyard-vxlan with the 1,003-rule ACL in each host's daemon", KernelRef: "kernel-vxlan", OVSRef: "ovs-vxlan", BaseRef: "switchyard-vxlan", ACLRules: aclSystemRules, build: withACL(buildSwitchyardVXLAN)},
 	{Name: "ovs-vxlan", Class: "b", Kind: "ovs", Desc: "OVS 3.1 netdev per host: br-phy owns the underlay, br-int with a VXLAN port, TAP VM port", build: buildOVSVXLAN},
 }
 
