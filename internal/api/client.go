@@ -38,7 +38,8 @@ type Client struct {
 // NewClient returns a client for the socket at path.
 func NewClient(path string) *Client {
 	return &Client{Socket: path, http: &http.Client{
-		Timeout: 60 * time.Second,
+		// No client-wide timeout: each request has its own (requestTimeout,
+		// longer for large flow tables).
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", path)
@@ -46,7 +47,18 @@ func NewClient(path string) *Client {
 	}}
 }
 
+// requestTimeout bounds a request; a batch of n flows gets a millisecond
+// more per flow (the daemon checks, stores and installs them in one
+// transaction).
+const requestTimeout = 60 * time.Second
+
 func (c *Client) do(method, path string, in, out any) error {
+	return c.doTimeout(requestTimeout, method, path, in, out)
+}
+
+func (c *Client) doTimeout(timeout time.Duration, method, path string, in, out any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -55,7 +67,7 @@ func (c *Client) do(method, path string, in, out any) error {
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, "http://switchyard"+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, "http://switchyard"+path, body)
 	if err != nil {
 		return err
 	}
@@ -162,7 +174,7 @@ func (c *Client) FlushFDB(bridge string, r FDBRequest) (int, error) {
 // AddFlows adds rules (ovs-ofctl lines), all or nothing.
 func (c *Client) AddFlows(bridge string, flows []string) (FlowResult, error) {
 	var res FlowResult
-	return res, c.do("POST", "/v1/bridges/"+url.PathEscape(bridge)+"/flows", FlowsRequest{Flows: flows}, &res)
+	return res, c.doTimeout(requestTimeout+time.Duration(len(flows))*time.Millisecond, "POST", "/v1/bridges/"+url.PathEscape(bridge)+"/flows", FlowsRequest{Flows: flows}, &res)
 }
 
 // ModFlows modifies rules.

@@ -3,8 +3,10 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -193,8 +195,12 @@ func (s *Store) WriteFlows(bridge string, put map[string]string, del []string) e
 				return err
 			}
 		}
-		for k, v := range put {
-			if err := b.Put([]byte(k), []byte(v)); err != nil {
+		// In key order: bbolt inserts into an in-memory node by shifting
+		// it, and splits nodes only at commit, so keys in random order
+		// make a large batch quadratic (100,000 rules: 20 s instead of
+		// a fraction of one).
+		for _, k := range slices.Sorted(maps.Keys(put)) {
+			if err := b.Put([]byte(k), []byte(put[k])); err != nil {
 				return err
 			}
 		}
