@@ -81,6 +81,16 @@ type xlate struct {
 	// ingress is the port the packet entered the first bridge on (drop
 	// counts land there).
 	ingress *Port
+	// rule is the rule being run (nil: none, as for a packet-out's own
+	// actions); inSet, inGroup say the action set or a group bucket is
+	// running; packetOut says the actions are a packet-out's (output:TABLE
+	// runs the pipeline); exitAction says an exit stopped the pipeline
+	// (the action set still runs).
+	rule       *Rule
+	inSet      bool
+	inGroup    int
+	packetOut  bool
+	exitAction bool
 }
 
 // decide runs the pipeline of snapshot s for key k arriving on port in
@@ -94,8 +104,10 @@ func decide(s *snapshot, k *Key, in *portView, tr *Trace) *Decision {
 	}
 	d.snap = s
 	d.mask.unwildcard(FieldInPort)
-	x.pipeline(0)
-	x.finishSet()
+	if x.admit() {
+		x.pipeline(0)
+		x.finishSet()
+	}
 	for i := range d.ops {
 		if d.ops[i].kind == opNormal {
 			d.keyed = d.keyed || d.ops[i].plan.snap.hasPatch
@@ -110,12 +122,24 @@ func decide(s *snapshot, k *Key, in *portView, tr *Trace) *Decision {
 func (x *xlate) pipeline(id uint8) {
 	for !x.exit {
 		x.table = id
-		r := x.snap.tables.lookup(id, &x.key, &x.d.mask)
-		t := x.snap.tables.t[id]
-		if t != nil {
-			x.d.tables = append(x.d.tables, tableHit{t: t, matched: r != nil})
+		var r *Rule
+		if id == 0 && x.snap.of.failOpen {
+			r = x.snap.of.failRule // standalone with no controller: wins over every rule
+		} else {
+			r = x.snap.tables.lookup(id, &x.key, &x.d.mask)
+			if t := x.snap.tables.t[id]; t != nil {
+				x.d.tables = append(x.d.tables, tableHit{t: t, matched: r != nil})
+			}
 		}
 		if r == nil {
+			if x.snap.of.missCtl {
+				if x.tr != nil {
+					x.tracef(nodeTable, "table %d: no rule matched (table miss): to the controllers", id)
+				}
+				x.rule = nil
+				x.controller(MaxLenMissSend, PacketInNoMatch, 0, "")
+				return
+			}
 			if x.tr != nil {
 				x.tracef(nodeTable, "table %d: no rule matched (table miss): drop", id)
 			}
@@ -124,8 +148,11 @@ func (x *xlate) pipeline(id uint8) {
 			}
 			return
 		}
+		x.rule = r
 		x.d.rules = append(x.d.rules, r)
-		if x.tr != nil {
+		if x.tr != nil && r == x.snap.of.failRule {
+			x.tr.push(nodeTable, "table %d: fail-open rule (standalone fail mode, no controller connected): NORMAL", id)
+		} else if x.tr != nil {
 			m := x.fmtMatch(&r.Match)
 			text := fmt.Sprintf("table %d: priority=%d", id, r.Priority)
 			if m != "" {
@@ -142,9 +169,7 @@ func (x *xlate) pipeline(id uint8) {
 			x.d.drop = DropByRule
 		}
 		if in.Meter != 0 {
-			if x.tr != nil {
-				x.tracef(nodeAction, "meter:%d (not enforced yet)", in.Meter)
-			}
+			x.meter(in.Meter)
 		}
 		x.actions(in.Apply)
 		if in.Clear {
@@ -195,15 +220,20 @@ func (x *xlate) writeSet(l []Action) {
 }
 
 // setOrder is the order OpenFlow 1.3 runs an action set in.
-var setOrder = []ActionKind{ActPopVLAN, ActPushVLAN, ActDecTTL, ActSetField, ActMove, ActSetQueue, ActMeter, ActGroup, ActOutput, ActController, ActResubmit}
+var setOrder = []ActionKind{ActPopVLAN, ActPushVLAN, ActDecTTL, ActSetField, ActMove, ActSetQueue, ActMeter, ActGroup, ActOutput, ActOutputReg, ActController, ActResubmit}
 
 // finishSet runs the action set at the end of the pipeline.
 func (x *xlate) finishSet() {
+	if x.exitAction {
+		x.exit, x.exitAction = false, false // exit stops the pipeline, not the action set
+	}
 	if len(x.set) == 0 || x.exit {
 		return
 	}
 	set := x.set
 	x.set = nil
+	x.inSet = true
+	defer func() { x.inSet = false }()
 	x.tracef(nodeAction, "action set")
 	hasGroup := false
 	for _, a := range set {
@@ -211,7 +241,7 @@ func (x *xlate) finishSet() {
 	}
 	for _, kind := range setOrder {
 		for i := range set {
-			if set[i].Kind != kind || (kind == ActOutput && hasGroup) {
+			if set[i].Kind != kind || ((kind == ActOutput || kind == ActOutputReg) && hasGroup) {
 				continue
 			}
 			x.actions(set[i : i+1])
@@ -233,19 +263,20 @@ func (x *xlate) actions(l []Action) {
 			}
 			x.output(a.Port, a.MaxLen)
 		case ActController:
-			x.tracef(nodeAction, "controller: no controller connection; dropped")
+			x.controller(int(a.MaxLen), a.Reason, a.ControllerID, a.Userdata)
 		case ActGroup:
-			if x.tr != nil {
-				x.tracef(nodeAction, "group:%d: no such group (groups arrive with OpenFlow); dropped", a.ID)
-			}
+			x.group(a.ID)
 		case ActSetQueue:
 			if x.tr != nil {
 				x.tracef(nodeAction, "set_queue:%d (queues arrive with QoS)", a.ID)
 			}
 		case ActMeter:
-			if x.tr != nil {
-				x.tracef(nodeAction, "meter:%d (not enforced yet)", a.ID)
-			}
+			x.meter(a.ID)
+		case ActOutputReg:
+			x.outputReg(a)
+		case ActExit:
+			x.tracef(nodeAction, "exit")
+			x.exit, x.exitAction = true, true
 		case ActPushVLAN:
 			x.pushVLAN(a.EtherType)
 		case ActPopVLAN:
@@ -508,6 +539,9 @@ func (x *xlate) decTTL() {
 		if x.tr != nil {
 			x.tracef(nodeAction, "dec_ttl: TTL %d: drop (ttl-exceeded)", ttl)
 		}
+		if x.snap.ctl {
+			x.controller(MaxLenAll, PacketInInvalidTTL, 0, "")
+		}
 		if x.d.nOut == 0 {
 			x.d.drop = DropTTL
 		}
@@ -535,7 +569,7 @@ func (x *xlate) resubmit(a *Action) {
 	if table == TableAll {
 		table = x.table
 	}
-	oldIn, oldPort, oldTable := x.in, x.key.inPort(), x.table
+	oldIn, oldPort, oldTable, oldRule := x.in, x.key.Get(FieldInPort).Lo, x.table, x.rule
 	if a.Port != PortInPort {
 		x.key.Set(FieldInPort, Value{Lo: uint64(a.Port)})
 		x.in = x.snap.ports[uint16(a.Port)]
@@ -549,8 +583,8 @@ func (x *xlate) resubmit(a *Action) {
 	if x.tr != nil {
 		x.tr.pop()
 	}
-	x.in, x.table = oldIn, oldTable
-	x.key.Set(FieldInPort, Value{Lo: uint64(oldPort)})
+	x.in, x.table, x.rule = oldIn, oldTable, oldRule
+	x.key.Set(FieldInPort, Value{Lo: oldPort})
 }
 
 // --- output ---------------------------------------------------------------
@@ -562,7 +596,7 @@ func (x *xlate) output(no uint32, maxLen uint16) {
 		x.normal()
 		return
 	case PortInPort:
-		if x.in == nil {
+		if x.in == nil || x.in == x.snap.ctlView {
 			x.tracef(nodeDetail, "no input port: dropped")
 			return
 		}
@@ -570,7 +604,7 @@ func (x *xlate) output(no uint32, maxLen uint16) {
 		return
 	case PortFlood, PortAll:
 		for _, q := range x.snap.list {
-			if q != x.in && q.st.forwards() {
+			if q != x.in && q.st.forwards() && !q.noFwd && !(no == PortFlood && q.noFlood) {
 				x.outputTo(q, false)
 			}
 		}
@@ -585,10 +619,10 @@ func (x *xlate) output(no uint32, maxLen uint16) {
 		x.outputTo(x.snap.local, false)
 		return
 	case PortController:
-		x.tracef(nodeDetail, "CONTROLLER: no controller connection; dropped")
+		x.controller(int(maxLen), x.reasonFor(), 0, "")
 		return
 	case PortTable:
-		x.tracef(nodeDetail, "TABLE is for packet-out only: dropped")
+		x.table0()
 		return
 	}
 	q := x.snap.ports[uint16(no)]
@@ -619,6 +653,13 @@ func (x *xlate) output(no uint32, maxLen uint16) {
 // not NORMAL: no VLAN rules are applied).
 func (x *xlate) outputTo(q *portView, hairpin bool) {
 	_ = hairpin
+	if q.noFwd {
+		if x.tr != nil {
+			x.tracef(nodeDetail, "port %s has port_down or no_fwd (OpenFlow port config): not sent there", q.p.name)
+		}
+		x.dropAs(DropPortDown)
+		return
+	}
 	if _, ok := q.p.dev.(*Patch); ok {
 		x.patch(q)
 		return

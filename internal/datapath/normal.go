@@ -79,7 +79,7 @@ func (x *xlate) normal() {
 	pl := &normalPlan{snap: x.snap, in: in.p, vlan: vlan, learn: !in.st.cfg.NoLearning, tunnel: in.st.cfg.Tunnel}
 	var second []floodOut
 	for _, q := range x.snap.list {
-		if q == in || !q.st.member.Has(vlan) || !q.st.forwards() {
+		if q == in || !q.st.member.Has(vlan) || !q.st.forwards() || q.noFwd || q.noFlood {
 			continue
 		}
 		_, patch := q.p.dev.(*Patch)
