@@ -2,6 +2,7 @@ package datapath
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"time"
@@ -18,9 +19,10 @@ import (
 //	select         one live bucket chosen by a hash of the flow (Ethernet
 //	               addresses, EtherType, VLAN, IP addresses and protocol,
 //	               L4 ports; symmetric, so both directions of a connection
-//	               pick the same bucket), weighted by highest random weight
-//	               as Open vSwitch does, so a flow keeps its bucket and
-//	               buckets added or removed move only their share
+//	               pick the same bucket), by weighted rendezvous hashing:
+//	               bucket i with probability w_i/Σw, a flow keeps its
+//	               bucket, and buckets added or removed move only their
+//	               share of the flows
 //	fast_failover  the first live bucket
 //
 // A bucket is live when its watch port is live (link up, not port_down,
@@ -479,14 +481,18 @@ func (x *xlate) group(id uint32) {
 		x.tracef(nodeDetail, "no live bucket: dropped")
 	case GroupSelect:
 		h := x.selectHash()
-		best, bestScore := -1, uint32(0)
+		best, bestScore := -1, 0.0
 		for i := range g.cfg.Buckets {
 			bk := &g.cfg.Buckets[i]
 			if bk.Weight == 0 || !x.bucketLive(bk, x.depth) {
 				continue
 			}
-			score := (hash32(uint32(i), h) & 0xffff) * uint32(bk.Weight)
-			if best < 0 || score >= bestScore {
+			// Weighted rendezvous hashing: the bucket with the largest
+			// ln(u)/w wins, which picks bucket i with probability
+			// w_i/Σw (u uniform in (0,1) from the flow and the bucket).
+			u := (float64(hash32(uint32(i), h)) + 0.5) / (1 << 32)
+			score := math.Log(u) / float64(bk.Weight)
+			if best < 0 || score > bestScore {
 				best, bestScore = i, score
 			}
 		}
