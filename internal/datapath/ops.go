@@ -13,17 +13,17 @@ import (
 type opKind uint8
 
 const (
-	opOutput    opKind = iota // queue the packet, as it is now, to port
-	opLearn                   // learn the source: key on port (with the frame's remote VTEP on a tunnel port)
-	opPushVLAN                // push a tag with TPID u16 (TCI 0; an opSetTCI follows for 802.1Q)
-	opPopVLAN                 // pop the outer tag
-	opSetTCI                  // set the outer tag's TCI to u16
-	opSetField                // write val into field (checksums kept correct)
-	opPatch                   // the packet crossed patch port → peer (their counters)
-	opCountDrop               // count a drop of reason u16 on port (the packet may still go elsewhere)
-	opNormal                  // NORMAL's per-packet step: check and learn the source, find the destination (plan)
-	opController              // send the packet, as it is now, to the controllers (ext: the packet-in's metadata)
-	opMeter                   // pass the packet through a meter (ext.meter): drop it or remark its DSCP over a band
+	opOutput     opKind = iota // queue the packet, as it is now, to port
+	opLearn                    // learn the source: key on port (with the frame's remote VTEP on a tunnel port)
+	opPushVLAN                 // push a tag with TPID u16 (TCI 0; an opSetTCI follows for 802.1Q)
+	opPopVLAN                  // pop the outer tag
+	opSetTCI                   // set the outer tag's TCI to u16
+	opSetField                 // write val into field (checksums kept correct)
+	opPatch                    // the packet crossed patch port → peer (their counters)
+	opCountDrop                // count a drop of reason u16 on port (the packet may still go elsewhere)
+	opNormal                   // NORMAL's per-packet step: check and learn the source, find the destination (plan)
+	opController               // send the packet, as it is now, to the controllers (ext: the packet-in's metadata)
+	opMeter                    // pass the packet through a meter (ext.meter): drop it or remark its DSCP over a band
 )
 
 // op is one operation of a decision: concrete values only, so that
