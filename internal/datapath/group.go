@@ -146,7 +146,7 @@ func (b *Bridge) checkGroupLocked(cfg *GroupConfig) error {
 					return errs.Invalidf("group_loop", "no group that forwards to itself", "bucket %d forwards to its own group %d", i, cfg.ID)
 				}
 				if b.groups[a.ID] == nil {
-					return errs.NotFoundf("group", "bucket %d forwards to group %d, which does not exist", i, a.ID)
+					return errs.NotFoundf("bucket_group", "bucket %d forwards to group %d, which does not exist", i, a.ID)
 				}
 			}
 		}
