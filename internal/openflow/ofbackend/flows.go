@@ -92,7 +92,7 @@ func FlowStats(e dp.FlowEntry, pm PortMap) ofp.FlowStats {
 		Priority: r.Priority, IdleTimeout: r.IdleTimeout, HardTimeout: r.HardTimeout, Flags: r.Flags, Cookie: r.Cookie,
 		PacketCount: e.Stats.Packets, ByteCount: e.Stats.Bytes, Match: MatchToOF(&r.Match, pm),
 		Instructions: InstructionsToOF(&r.Instr, pm, &r.Match),
-		IdleAge: uint16(min(uint64(e.Stats.IdleAge)+1, 0xffff)), HardAge: uint16(min(uint64(d/time.Second)+1, 0xffff))}
+		IdleAge:      uint16(min(uint64(e.Stats.IdleAge)+1, 0xffff)), HardAge: uint16(min(uint64(d/time.Second)+1, 0xffff))}
 	if r.Flags&dp.FlagNoPktCounts != 0 {
 		fs.PacketCount = ^uint64(0)
 	}

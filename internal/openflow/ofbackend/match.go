@@ -56,7 +56,7 @@ var fieldMap = map[ofp.FieldID]dp.Field{
 	ofp.FieldIPv6Src: dp.FieldIPv6Src, ofp.FieldIPv6Dst: dp.FieldIPv6Dst, ofp.FieldIPv6FLabel: dp.FieldIPv6Label,
 	ofp.FieldIPv6NDTarget: dp.FieldNDTarget, ofp.FieldIPv6NDSLL: dp.FieldNDSLL, ofp.FieldIPv6NDTLL: dp.FieldNDTLL,
 	ofp.FieldTunnelID: dp.FieldTunID, ofp.FieldTCPFlags: dp.FieldTCPFlags, ofp.FieldIPTTL: dp.FieldIPTTL,
-	ofp.FieldIPFrag: dp.FieldIPFrag,
+	ofp.FieldIPFrag:     dp.FieldIPFrag,
 	ofp.FieldTunIPv4Src: dp.FieldTunIPv4Src, ofp.FieldTunIPv4Dst: dp.FieldTunIPv4Dst,
 	ofp.FieldTunIPv6Src: dp.FieldTunIPv6Src, ofp.FieldTunIPv6Dst: dp.FieldTunIPv6Dst,
 }
