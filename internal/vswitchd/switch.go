@@ -36,8 +36,9 @@ type Switch struct {
 	patchEnds map[string]*datapath.Patch
 	static    map[string]config.StaticFDB
 	tunnels   tunnelManager
-	offload   bool // devices use offloads (vnet headers, GSO/GRO)
-	memory    bool // every port is an in-memory device (tests, dry runs)
+	offload   bool    // devices use offloads (vnet headers, GSO/GRO)
+	memory    bool    // every port is an in-memory device (tests, dry runs)
+	of        ofState // the bridges' OpenFlow agents (openflow.go)
 }
 
 type runBridge struct {
@@ -95,6 +96,7 @@ func (s *Switch) reconcileLocked() {
 	s.configureBridges(cfg)
 	s.configurePorts(cfg)
 	s.configureStaticFDB(cfg)
+	s.configureOpenFlow(cfg)
 	s.log.Debug("reconciled", "revision", rev)
 }
 
@@ -143,8 +145,9 @@ func (s *Switch) configureBridges(cfg *config.Config) {
 			}
 			rb = &runBridge{cfg: *b, dp: dp}
 			s.bridges[name] = rb
+			s.initSecureFlows(rb)
 			s.restoreFlows(rb)
-			dp.OnFlowRemoved(func(l []datapath.FlowRemoved) { s.flowsExpired(name, l) })
+			dp.OnFlowRemoved(func(l []datapath.FlowRemoved) { s.flowsExpired(name, l); s.ofFlowsRemoved(name, l) })
 			s.log.Info("bridge added", "bridge", name)
 		} else if rb.cfg != *b {
 			if err := rb.dp.SetConfig(dpcfg); err != nil {
@@ -347,6 +350,7 @@ func (s *Switch) stopPort(rp *runPort, remove bool) {
 
 // close stops every port (keeping the OS devices: VMs keep their NICs).
 func (s *Switch) close() {
+	s.stopOpenFlow()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, rp := range s.ports {
