@@ -18,7 +18,7 @@ import (
 	"github.com/switchyard-net/switchyard/internal/lab"
 )
 
-var bridgeFlags = flagSpec{"fdb-aging": true, "fdb-max": true, "fdb-full-policy": true}
+var bridgeFlags = merge(flagSpec{"fdb-aging": true, "fdb-max": true, "fdb-full-policy": true}, ofBridgeFlags)
 
 var vlanFlags = flagSpec{"vlan": true, "trunk": true, "native-vlan": true, "native-tagged": false, "no-learning": false, "learning": false}
 
@@ -51,7 +51,7 @@ func cmdBridge(sub string, argv []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if err := p.want(1, 1, "NAME [--fdb-aging SECONDS] [--fdb-max N] [--fdb-full-policy refuse|evict-oldest]"); err != nil {
+		if err := p.want(1, 1, "NAME [--fdb-aging SECONDS] [--fdb-max N] [--fdb-full-policy refuse|evict-oldest] "+ofBridgeUsage); err != nil {
 			return err
 		}
 		b := config.Bridge{Name: p.args[0], FDBFullPolicy: p.flags["fdb-full-policy"]}
@@ -69,6 +69,9 @@ func cmdBridge(sub string, argv []string, out io.Writer) error {
 				return err
 			}
 			if cur, ok := cfg.Bridges[b.Name]; ok {
+				if err := openflowSettings(p, &b, cur); err != nil {
+					return err
+				}
 				if !p.set["fdb-aging"] {
 					b.FDBAging = cur.FDBAging
 				}
@@ -80,6 +83,9 @@ func cmdBridge(sub string, argv []string, out io.Writer) error {
 				}
 			}
 			return c.SetBridge(b)
+		}
+		if err := openflowSettings(p, &b, nil); err != nil {
+			return err
 		}
 		return c.AddBridge(b)
 	case "del":
