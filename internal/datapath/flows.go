@@ -140,8 +140,15 @@ func (b *Bridge) ReplaceFlows(rules []Rule) error {
 	return nil
 }
 
+// ruleAlloc is a new rule and its counters in one allocation.
+type ruleAlloc struct {
+	r Rule
+	s ruleStats
+}
+
 func (b *Bridge) newRule(r Rule) *Rule {
-	n := r
+	a := &ruleAlloc{r: r}
+	n := &a.r
 	for i := range n.Match.Key {
 		n.Match.Key[i] &= n.Match.Mask[i]
 	}
@@ -151,8 +158,9 @@ func (b *Bridge) newRule(r Rule) *Rule {
 		n.Instr.Goto = NoGoto
 	}
 	n.created = time.Now()
-	n.stats = &ruleStats{created: b.clock.Load()}
-	return &n
+	a.s.created = b.clock.Load()
+	n.stats = &a.s
+	return n
 }
 
 // Apply applies one change to the transaction.

@@ -375,17 +375,18 @@ func (b *Bridge) checkRefs(r *Rule) error {
 	if r.Origin != OriginOpenFlow {
 		return nil
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if m := r.Instr.Meter; m != 0 && b.meters[m] == nil {
+	// The published snapshot holds every group and meter change made so
+	// far (a delete that races removes the rule after the transaction).
+	s := b.snap.Load()
+	if m := r.Instr.Meter; m != 0 && s.meters[m] == nil {
 		return errs.NotFoundf("meter", "meter %d does not exist on bridge %q", m, b.name)
 	}
 	for _, l := range [2][]Action{r.Instr.Apply, r.Instr.Write} {
 		for _, a := range l {
 			switch {
-			case a.Kind == ActGroup && b.groups[a.ID] == nil:
+			case a.Kind == ActGroup && s.groups[a.ID] == nil:
 				return errs.NotFoundf("group", "group %d does not exist on bridge %q", a.ID, b.name)
-			case a.Kind == ActMeter && b.meters[a.ID] == nil:
+			case a.Kind == ActMeter && s.meters[a.ID] == nil:
 				return errs.NotFoundf("meter", "meter %d does not exist on bridge %q", a.ID, b.name)
 			}
 		}

@@ -104,6 +104,9 @@ func (m *Match) ipProto() (uint8, bool) {
 // field and what it needs.
 func (m *Match) Validate() error {
 	for f := Field(0); f < NumFields; f++ {
+		if fi := &fieldInfo[f]; m.Mask[fi.Word] == 0 && (fi.Bits != 128 || m.Mask[fi.Word+1] == 0) {
+			continue // nothing of the field's words is matched
+		}
 		if !m.Has(f) {
 			continue
 		}

@@ -8,13 +8,49 @@ import (
 
 // The flow tables are an immutable value that a snapshot points to: a
 // decision reads them with no lock. A change is a transaction that copies
-// only the path it touches (the table, the subtable and one of its shards),
-// so adding one rule to 100,000 costs a few hundred map entries, not
-// 100,000, and every change becomes visible at once when the snapshot that
-// holds it is published.
+// only the path it touches (the table, the subtable's shard index and the
+// shards it writes), and every change becomes visible at once when the
+// snapshot that holds it is published.
+//
+// A subtable's shards are small (about shardTarget rules: a subtable
+// doubles its shards as it grows), so a transaction copies a few dozen
+// entries per shard it writes: one flow-mod into 100,000 rules copies the
+// shard index and one small shard, and a transaction of 1,000 flow-mods
+// copies about 16 entries per flow-mod, whatever the table's size.
 
-// shards is the number of hash shards of a subtable (copy-on-write unit).
-const shards = 256
+// Shards of a subtable: how many a new one has, how many rules a shard
+// holds on average before the subtable doubles them, and at most how many.
+const (
+	minShards   = 8
+	shardTarget = 16
+	maxShards   = 1 << 16
+)
+
+// shard is one copy-on-write unit of a subtable: its rules with their
+// masked hashes, the rules of one hash next to each other, highest
+// priority first. owner is the transaction that may still change it in
+// place.
+type shard struct {
+	ents  []shardEnt
+	owner uint64
+}
+
+type shardEnt struct {
+	h uint64
+	r *Rule
+}
+
+// run returns where the entries of hash h are: ents[i:j] (i == j: none).
+func (sh *shard) run(h uint64) (i, j int) {
+	for i = range sh.ents {
+		if sh.ents[i].h == h {
+			for j = i + 1; j < len(sh.ents) && sh.ents[j].h == h; j++ {
+			}
+			return i, j
+		}
+	}
+	return 0, 0
+}
 
 type tableSet struct {
 	t      [NumTables]*table
@@ -37,11 +73,21 @@ type table struct {
 type subtable struct {
 	mask   Key
 	words  []uint8
-	shards [shards]map[uint64][]*Rule // masked hash → rules, highest priority first
+	shards []*shard // by masked hash & (len-1); a power of two; nil: empty
 	prios  map[uint16]int
 	maxPri uint16
 	n      int
 	owner  uint64
+}
+
+// rulesAt returns the entries of the rules with masked hash h.
+func (s *subtable) rulesAt(h uint64) []shardEnt {
+	sh := s.shards[h&uint64(len(s.shards)-1)]
+	if sh == nil {
+		return nil
+	}
+	i, j := sh.run(h)
+	return sh.ents[i:j]
 }
 
 var txnEpoch atomic.Uint64
@@ -62,8 +108,8 @@ func (ts *tableSet) lookup(id uint8, k, wc *Key) *Rule {
 		}
 		wc.Or(&s.mask)
 		h := hashMasked(k, &s.mask, s.words)
-		for _, r := range s.shards[h%shards][h] {
-			if equalWords(k, &r.Match.Key, &s.mask, s.words) {
+		for _, e := range s.rulesAt(h) {
+			if r := e.r; equalWords(k, &r.Match.Key, &s.mask, s.words) {
 				if best == nil || r.Priority > best.Priority {
 					best = r
 				}
@@ -87,11 +133,12 @@ func (ts *tableSet) each(id uint8, fn func(*Rule) bool) {
 		}
 		for _, s := range t.subs {
 			for _, sh := range s.shards {
-				for _, l := range sh {
-					for _, r := range l {
-						if !fn(r) {
-							return
-						}
+				if sh == nil {
+					continue
+				}
+				for _, e := range sh.ents {
+					if !fn(e.r) {
+						return
 					}
 				}
 			}
@@ -140,9 +187,9 @@ func (ts *tableSet) find(table uint8, prio uint16, m *Match) *Rule {
 		return nil
 	}
 	h := hashMasked(&m.Key, &s.mask, s.words)
-	for _, r := range s.shards[h%shards][h] {
-		if r.Priority == prio && r.Match.Key == m.Key {
-			return r
+	for _, e := range s.rulesAt(h) {
+		if e.r.Priority == prio && e.r.Match.Key == m.Key {
+			return e.r
 		}
 	}
 	return nil
@@ -150,17 +197,16 @@ func (ts *tableSet) find(table uint8, prio uint16, m *Match) *Rule {
 
 // flowTxn is a copy-on-write change of a tableSet.
 type flowTxn struct {
-	base  *tableSet
-	ts    *tableSet
-	e     uint64
-	owned map[*map[uint64][]*Rule]bool // shards this transaction copied
+	base *tableSet
+	ts   *tableSet
+	e    uint64
 }
 
 func beginTxn(base *tableSet) *flowTxn {
 	e := txnEpoch.Add(1)
 	ts := *base
 	ts.owner = e
-	return &flowTxn{base: base, ts: &ts, e: e, owned: map[*map[uint64][]*Rule]bool{}}
+	return &flowTxn{base: base, ts: &ts, e: e}
 }
 
 func (x *flowTxn) table(id uint8) *table {
@@ -188,10 +234,11 @@ func (x *flowTxn) subtable(t *table, mask *Key) *subtable {
 	s := t.byMask[*mask]
 	switch {
 	case s == nil:
-		s = &subtable{mask: *mask, words: mask.maskWords(), prios: map[uint16]int{}, owner: x.e}
+		s = &subtable{mask: *mask, words: mask.maskWords(), shards: make([]*shard, minShards), prios: map[uint16]int{}, owner: x.e}
 		t.subs = append(t.subs, s)
 	case s.owner != x.e:
-		ns := *s // copies the shard pointers; shards are copied when written
+		ns := *s
+		ns.shards = slices.Clone(s.shards) // the shards themselves are copied when written
 		ns.prios = make(map[uint16]int, len(s.prios))
 		for k, v := range s.prios {
 			ns.prios[k] = v
@@ -210,22 +257,45 @@ func (x *flowTxn) subtable(t *table, mask *Key) *subtable {
 	return s
 }
 
-// shard returns the shard for hash h, copied if this transaction does not
-// own it yet. Ownership of shards is tracked per subtable version.
-func (x *flowTxn) shard(s *subtable, h uint64) map[uint64][]*Rule {
-	i := h % shards
+// shard returns the shard for hash h of a subtable this transaction owns,
+// copied if the transaction does not own the shard yet.
+func (x *flowTxn) shard(s *subtable, h uint64) *shard {
+	i := h & uint64(len(s.shards)-1)
 	sh := s.shards[i]
-	key := &s.shards[i]
-	if sh != nil && x.owned[key] {
+	switch {
+	case sh == nil:
+		sh = &shard{owner: x.e}
+	case sh.owner != x.e:
+		sh = &shard{ents: slices.Clone(sh.ents), owner: x.e}
+	default:
 		return sh
 	}
-	n := make(map[uint64][]*Rule, len(sh)+1)
-	for k, v := range sh {
-		n[k] = v
+	s.shards[i] = sh
+	return sh
+}
+
+// grow doubles a subtable's shards (owned by this transaction) when they
+// hold more than shardTarget rules on average.
+func (x *flowTxn) grow(s *subtable) {
+	if s.n <= shardTarget*len(s.shards) || len(s.shards) >= maxShards {
+		return
 	}
-	s.shards[i] = n
-	x.owned[key] = true
-	return n
+	n := make([]*shard, 2*len(s.shards))
+	m := uint64(len(n) - 1)
+	for _, sh := range s.shards {
+		if sh == nil {
+			continue
+		}
+		for _, e := range sh.ents { // in order: runs stay together, by priority
+			d := n[e.h&m]
+			if d == nil {
+				d = &shard{owner: x.e}
+				n[e.h&m] = d
+			}
+			d.ents = append(d.ents, e)
+		}
+	}
+	s.shards = n
 }
 
 // insert adds r (which must not exist) to the set.
@@ -234,10 +304,15 @@ func (x *flowTxn) insert(r *Rule) {
 	s := x.subtable(t, &r.Match.Mask)
 	h := hashMasked(&r.Match.Key, &s.mask, s.words)
 	sh := x.shard(s, h)
-	l := slices.Clone(sh[h])
-	i := sort.Search(len(l), func(i int) bool { return l[i].Priority < r.Priority })
-	l = slices.Insert(l, i, r)
-	sh[h] = l
+	if i, j := sh.run(h); i < j {
+		k := i
+		for k < j && sh.ents[k].r.Priority >= r.Priority {
+			k++
+		}
+		sh.ents = slices.Insert(sh.ents, k, shardEnt{h, r})
+	} else {
+		sh.ents = append(sh.ents, shardEnt{h, r})
+	}
 	s.prios[r.Priority]++
 	s.n++
 	if r.Priority > s.maxPri || s.n == 1 {
@@ -245,6 +320,7 @@ func (x *flowTxn) insert(r *Rule) {
 	}
 	t.n++
 	x.ts.nrules++
+	x.grow(s)
 	x.resort(t)
 }
 
@@ -260,18 +336,14 @@ func (x *flowTxn) remove(r *Rule) bool {
 	}
 	s := x.subtable(t, &r.Match.Mask)
 	h := hashMasked(&r.Match.Key, &s.mask, s.words)
-	sh := x.shard(s, h)
-	l := sh[h]
-	i := slices.IndexFunc(l, func(o *Rule) bool { return o.Priority == r.Priority && o.Match.Key == r.Match.Key })
-	if i < 0 {
+	run := s.rulesAt(h)
+	k := slices.IndexFunc(run, func(e shardEnt) bool { return e.r.Priority == r.Priority && e.r.Match.Key == r.Match.Key })
+	if k < 0 {
 		return false
 	}
-	l = slices.Delete(slices.Clone(l), i, i+1)
-	if len(l) == 0 {
-		delete(sh, h)
-	} else {
-		sh[h] = l
-	}
+	sh := x.shard(s, h)
+	i, _ := sh.run(h)
+	sh.ents = slices.Delete(sh.ents, i+k, i+k+1)
 	if s.prios[r.Priority]--; s.prios[r.Priority] == 0 {
 		delete(s.prios, r.Priority)
 	}
@@ -291,8 +363,15 @@ func (x *flowTxn) remove(r *Rule) bool {
 	return true
 }
 
+// resort keeps a table's subtables by maximum priority, highest first
+// (an insertion sort: stable, and nothing to do in the usual case).
 func (x *flowTxn) resort(t *table) {
-	sort.SliceStable(t.subs, func(i, j int) bool { return t.subs[i].maxPri > t.subs[j].maxPri })
+	l := t.subs
+	for i := 1; i < len(l); i++ {
+		for j := i; j > 0 && l[j].maxPri > l[j-1].maxPri; j-- {
+			l[j], l[j-1] = l[j-1], l[j]
+		}
+	}
 }
 
 // finish computes the derived fields and returns the new set.

@@ -28,12 +28,12 @@ var ofTestSeq atomic.Int64
 // named uniquely (memory devices are process-wide by name).
 type ofSwitch struct {
 	*Switch
-	t     *testing.T
+	t     testing.TB
 	br    string
 	ports []string
 }
 
-func newOFSwitch(t *testing.T, br config.Bridge, n int) *ofSwitch {
+func newOFSwitch(t testing.TB, br config.Bridge, n int) *ofSwitch {
 	t.Helper()
 	store, err := config.Open(t.TempDir())
 	if err != nil {

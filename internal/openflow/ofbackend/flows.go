@@ -30,7 +30,7 @@ func FlowMod(fm *ofp.FlowMod, pm PortMap) (mod dp.FlowMod, addIfNone bool, err e
 	if fm.TableID != ofp.TableAll && int(fm.TableID) >= dp.NumTables {
 		return mod, false, ofp.Errorf(ofp.ErrFlowModFailed, ofp.FlowModFailedBadTableID, "table %d (0-%d)", fm.TableID, dp.NumTables-1)
 	}
-	m, err := Match(&fm.Match, pm)
+	m, err := match(&fm.Match, pm) // the engine validates it when it applies the flow-mod
 	if err != nil {
 		return mod, false, err
 	}

@@ -107,6 +107,19 @@ func unsupportedField(o ofp.OXM) error {
 // Match converts a canonical OpenFlow match (ofp.Match.Canonical) into the
 // engine's, checking its prerequisites the engine's way.
 func Match(m *ofp.Match, pm PortMap) (dp.Match, error) {
+	out, err := match(m, pm)
+	if err != nil {
+		return dp.Match{}, err
+	}
+	if err := out.Validate(); err != nil {
+		return dp.Match{}, errorOf(err, "match")
+	}
+	return out, nil
+}
+
+// match converts without the engine's validation (a flow-mod's match is
+// validated when the engine applies it).
+func match(m *ofp.Match, pm PortMap) (dp.Match, error) {
 	var out dp.Match
 	for _, o := range m.Fields {
 		id := o.ID()
@@ -123,9 +136,6 @@ func Match(m *ofp.Match, pm PortMap) (dp.Match, error) {
 			v.Lo = uint64(pm.ToEngine(uint32(v.Lo)))
 		}
 		out.Set(f, v, mask)
-	}
-	if err := out.Validate(); err != nil {
-		return dp.Match{}, errorOf(err, "match")
 	}
 	return out, nil
 }

@@ -193,7 +193,15 @@ func TestActionTranslation(t *testing.T) {
 			t.Errorf("%s accepted", a)
 		}
 	}
-	if _, err := Actions([]ofp.Action{ofp.ActionOutput{Port: 70000}}, pm); err == nil || !strings.Contains(err.Error(), "OFPBAC_BAD_OUT_PORT") {
+	// The engine refuses what it cannot do when the rule is applied, and
+	// the refusal maps to the OpenFlow code.
+	acts, err = Actions([]ofp.Action{ofp.ActionOutput{Port: 70000}}, pm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := dp.NewBridge("br0", dp.BridgeConfig{})
+	_, _, err = b.ApplyFlowMods([]dp.FlowMod{{Command: dp.FlowAdd, Rule: dp.Rule{Priority: 1, Instr: dp.Instructions{Apply: acts}}}})
+	if err = Error(err, "flow"); err == nil || !strings.Contains(err.Error(), "OFPBAC_BAD_OUT_PORT") {
 		t.Errorf("output:70000: %v", err)
 	}
 }
