@@ -37,7 +37,9 @@ func requireOFPeer(t *testing.T, bins ...string) {
 }
 
 // mgmt is the management socket of bridge br of daemon d.
-func mgmt(d *testnet.Daemon, br string) string { return filepath.Join(filepath.Dir(d.Socket), br+".mgmt") }
+func mgmt(d *testnet.Daemon, br string) string {
+	return filepath.Join(filepath.Dir(d.Socket), br+".mgmt")
+}
 
 // ofctl runs ovs-ofctl in namespace ns ("" for the test's own) with a
 // private run directory.
