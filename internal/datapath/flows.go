@@ -216,18 +216,17 @@ func (t *FlowTxn) add(r *Rule) error {
 			return ErrOverlap
 		}
 	}
-	if old := ts.find(r.Table, r.Priority, &nr.Match); old != nil {
-		// Same table, priority and match: the new rule replaces the old,
+	if ts.nrules >= t.b.maxRules && ts.find(r.Table, r.Priority, &nr.Match) == nil {
+		return ErrTableFull
+	}
+	if old := t.x.replace(nr); old != nil {
+		// Same table, priority and match: the new rule replaced the old,
 		// whose counters it keeps unless asked to reset them.
 		if r.Flags&FlagResetCounts == 0 {
 			nr.stats = old.stats
 		}
-		t.x.remove(old)
 		t.changes.Removed = append(t.changes.Removed, FlowRemoved{Rule: old, Reason: RemovedReplaced})
-	} else if ts.nrules >= t.b.maxRules {
-		return ErrTableFull
 	}
-	t.x.insert(nr)
 	t.noteFields(nr)
 	t.changes.Added = append(t.changes.Added, nr)
 	return nil

@@ -298,6 +298,29 @@ func (x *flowTxn) grow(s *subtable) {
 	s.shards = n
 }
 
+// replace puts r in the set in the place of the rule with its identity,
+// which it returns, or adds it when there is none (nil): one lookup
+// instead of a find, a remove and an insert.
+func (x *flowTxn) replace(r *Rule) *Rule {
+	t := x.table(r.Table)
+	s := x.subtable(t, &r.Match.Mask)
+	h := hashMasked(&r.Match.Key, &s.mask, s.words)
+	for _, e := range s.rulesAt(h) {
+		if e.r.Priority == r.Priority && e.r.Match.Key == r.Match.Key {
+			sh := x.shard(s, h)
+			i, j := sh.run(h)
+			for k := i; k < j; k++ {
+				if sh.ents[k].r == e.r {
+					sh.ents[k].r = r
+					return e.r
+				}
+			}
+		}
+	}
+	x.insert(r)
+	return nil
+}
+
 // insert adds r (which must not exist) to the set.
 func (x *flowTxn) insert(r *Rule) {
 	t := x.table(r.Table)

@@ -77,6 +77,14 @@ func TestTableSetAgainstLinearScan(t *testing.T) {
 				m.Key[w] = k[w] & m.Mask[w]
 			}
 			r := &Rule{Table: uint8(rng.IntN(2)), Priority: uint16(rng.IntN(40)), Match: m, stats: &ruleStats{}}
+			if rng.IntN(2) == 0 {
+				// replace: one lookup for find, remove and insert
+				if old := x.replace(r); old != ref[id(r)] {
+					t.Fatalf("replace returned %v, the reference has %v", old, ref[id(r)])
+				}
+				ref[id(r)] = r
+				continue
+			}
 			if old := x.ts.find(r.Table, r.Priority, &r.Match); old != nil {
 				if ref[id(r)] != old {
 					t.Fatal("find returned a rule the reference does not have")
