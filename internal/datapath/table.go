@@ -200,6 +200,11 @@ type flowTxn struct {
 	base *tableSet
 	ts   *tableSet
 	e    uint64
+	// lastT, lastS are the table and subtable of the last change (a
+	// stream of flow-mods mostly hits one subtable: no map lookup of its
+	// mask).
+	lastT *table
+	lastS *subtable
 }
 
 func beginTxn(base *tableSet) *flowTxn {
@@ -231,6 +236,15 @@ func (x *flowTxn) table(id uint8) *table {
 }
 
 func (x *flowTxn) subtable(t *table, mask *Key) *subtable {
+	if s := x.lastS; s != nil && x.lastT == t && s.owner == x.e && s.mask == *mask {
+		return s
+	}
+	s := x.subtableLookup(t, mask)
+	x.lastT, x.lastS = t, s
+	return s
+}
+
+func (x *flowTxn) subtableLookup(t *table, mask *Key) *subtable {
 	s := t.byMask[*mask]
 	switch {
 	case s == nil:
@@ -305,19 +319,15 @@ func (x *flowTxn) replace(r *Rule) *Rule {
 	t := x.table(r.Table)
 	s := x.subtable(t, &r.Match.Mask)
 	h := hashMasked(&r.Match.Key, &s.mask, s.words)
-	for _, e := range s.rulesAt(h) {
-		if e.r.Priority == r.Priority && e.r.Match.Key == r.Match.Key {
-			sh := x.shard(s, h)
-			i, j := sh.run(h)
-			for k := i; k < j; k++ {
-				if sh.ents[k].r == e.r {
-					sh.ents[k].r = r
-					return e.r
-				}
-			}
+	sh := x.shard(s, h)
+	i, j := sh.run(h)
+	for k := i; k < j; k++ {
+		if o := sh.ents[k].r; o.Priority == r.Priority && o.Match.Key == r.Match.Key {
+			sh.ents[k].r = r
+			return o
 		}
 	}
-	x.insert(r)
+	x.insertAt(t, s, sh, h, i, j, r)
 	return nil
 }
 
@@ -327,7 +337,14 @@ func (x *flowTxn) insert(r *Rule) {
 	s := x.subtable(t, &r.Match.Mask)
 	h := hashMasked(&r.Match.Key, &s.mask, s.words)
 	sh := x.shard(s, h)
-	if i, j := sh.run(h); i < j {
+	i, j := sh.run(h)
+	x.insertAt(t, s, sh, h, i, j, r)
+}
+
+// insertAt adds r with hash h to shard sh (owned) of subtable s of table
+// t, whose run of hash h is ents[i:j].
+func (x *flowTxn) insertAt(t *table, s *subtable, sh *shard, h uint64, i, j int, r *Rule) {
+	if i < j {
 		k := i
 		for k < j && sh.ents[k].r.Priority >= r.Priority {
 			k++
@@ -374,6 +391,7 @@ func (x *flowTxn) remove(r *Rule) bool {
 	t.n--
 	x.ts.nrules--
 	if s.n == 0 {
+		x.lastS = nil
 		delete(t.byMask, s.mask)
 		t.subs = slices.DeleteFunc(t.subs, func(o *subtable) bool { return o == s })
 	} else if r.Priority == s.maxPri && s.prios[r.Priority] == 0 {

@@ -29,17 +29,18 @@ import (
 //
 // Flow-mods are applied at once (errors are the controller's at once) but
 // into one open transaction per bridge, published when a barrier or any
-// other request comes, after 1024 flow-mods, or 2 ms after the first: a
-// stream of flow-mods publishes one snapshot per batch instead of one per
-// flow. A barrier's reply therefore follows the publication of everything
+// other request comes, after 1024 flow-mods, or once flow-mods stop coming
+// for 2 ms (at most 20 ms after the first): a stream of flow-mods
+// publishes one snapshot per batch instead of one per flow. A barrier's reply therefore follows the publication of everything
 // before it, and the decision cache revalidates against the new snapshot
 // on the next packet.
 
 // Tuning of the OpenFlow side.
 const (
-	// ofCommitDelay bounds how long a flow-mod waits, unpublished, for
-	// more to join its transaction.
+	// ofCommitDelay is how long an open transaction waits, unpublished,
+	// for more flow-mods; ofCommitMax bounds its age.
 	ofCommitDelay = 2 * time.Millisecond
+	ofCommitMax   = 20 * time.Millisecond
 	// ofCommitBatch publishes a transaction after this many flow-mods.
 	ofCommitBatch = 1024
 	// ofSupervise is how often fail mode and table-miss behaviour are
@@ -117,11 +118,14 @@ type ofBridge struct {
 	missCtl   bool
 	secureNew bool
 
-	// The open flow transaction.
-	txmu  sync.Mutex
-	txn   *datapath.FlowTxn
-	txnN  int
-	timer *time.Timer
+	// The open flow transaction: its flow-mods, the count the timer saw
+	// last, when it began.
+	txmu    sync.Mutex
+	txn     *datapath.FlowTxn
+	txnN    int
+	txnSeen int
+	txnAt   time.Time
+	timer   *time.Timer
 
 	stop chan struct{}
 	done chan struct{}
@@ -513,15 +517,23 @@ func (o *ofBridge) pollLinks(lr *linkReader) {
 func (o *ofBridge) txnLocked() *datapath.FlowTxn {
 	if o.txn == nil {
 		o.txn = o.dp.BeginFlows()
-		o.txnN = 0
+		o.txnN, o.txnSeen, o.txnAt = 0, 0, time.Now()
 		t := o.txn
-		o.timer = time.AfterFunc(ofCommitDelay, func() {
+		var fire func()
+		fire = func() {
 			o.txmu.Lock()
-			if o.txn == t {
-				o.commitLocked()
+			defer o.txmu.Unlock()
+			if o.txn != t {
+				return
 			}
-			o.txmu.Unlock()
-		})
+			if o.txnN != o.txnSeen && time.Since(o.txnAt) < ofCommitMax {
+				o.txnSeen = o.txnN // flow-mods still coming: wait for the stream's end
+				o.timer.Reset(ofCommitDelay)
+				return
+			}
+			o.commitLocked()
+		}
+		o.timer = time.AfterFunc(ofCommitDelay, fire)
 	}
 	return o.txn
 }
