@@ -45,6 +45,8 @@ var (
 	nlearn   = flag.Int("learn", 1000, "hosts learned per learning round")
 	bin      = flag.String("bin", "", "the switchyard binary (default: go build ./cmd/switchyard)")
 	only     = flag.String("only", "", "flowmod or packetin: run only that part")
+	warmup   = flag.Int("warmup", 1, "rounds run first and not counted (heaps and caches warm up)")
+	gogc     = flag.String("daemon-gogc", "", "GOGC for the Switchyard daemon (default: the Go default)")
 )
 
 // sw is one switch under test.
@@ -97,7 +99,11 @@ func main() {
 	syDir := filepath.Join(dir, "sy")
 	os.MkdirAll(syDir, 0o755)
 	sock := filepath.Join(syDir, "sy.sock")
-	syProc := start(cleanup, nil, nsExec(ns, *bin, "daemon", "--state-dir", filepath.Join(syDir, "state"), "--socket", sock)...)
+	var syEnv []string
+	if *gogc != "" {
+		syEnv = append(syEnv, "GOGC="+*gogc)
+	}
+	syProc := start(cleanup, syEnv, nsExec(ns, *bin, "daemon", "--state-dir", filepath.Join(syDir, "state"), "--socket", sock)...)
 	cli := func(args ...string) string {
 		return must(run(append([]string{*bin}, append(args, "--socket", sock)...)...))
 	}
@@ -130,11 +136,15 @@ func main() {
 	switches := []*sw{sy, ov}
 	fmt.Printf("# bench-openflow: %s vs %s, %d rounds, %d flow-mods, %s round trips, %d hosts\n", "Switchyard", ovsVersion(), *rounds, *nflows, *duration, *nlearn)
 	fmt.Printf("# switchyard daemon: pid %d (ip netns exec)\n", syProc.cmd.Process.Pid)
-	for r := 0; r < *rounds && *only != "packetin"; r++ {
+	for r := -*warmup; r < *rounds && *only != "packetin"; r++ {
 		for _, s := range switches {
 			v, err := flowModRound(s.mgmt, *nflows)
 			if err != nil {
 				fatal(fmt.Errorf("%s flow-mods: %w", s.name, err))
+			}
+			if r < 0 {
+				fmt.Printf("warm-up %-10s flow_mods/s %.0f\n", s.name, v)
+				continue
 			}
 			s.res["flow_mods/s"] = append(s.res["flow_mods/s"], v)
 			fmt.Printf("round %d %-10s flow_mods/s %.0f\n", r+1, s.name, v)

@@ -103,6 +103,9 @@ func (m *Match) ipProto() (uint8, bool) {
 // eth_type=0x0800, a TCP port needs ip_proto=6, …). The error names the
 // field and what it needs.
 func (m *Match) Validate() error {
+	if m.Mask == (Key{}) {
+		return nil
+	}
 	for f := Field(0); f < NumFields; f++ {
 		if fi := &fieldInfo[f]; m.Mask[fi.Word] == 0 && (fi.Bits != 128 || m.Mask[fi.Word+1] == 0) {
 			continue // nothing of the field's words is matched

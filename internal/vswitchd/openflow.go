@@ -126,6 +126,7 @@ type ofBridge struct {
 	txnSeen int
 	txnAt   time.Time
 	timer   *time.Timer
+	mod     datapath.FlowMod // the flow-mod being converted (txmu)
 
 	stop chan struct{}
 	done chan struct{}
@@ -584,21 +585,22 @@ func (o *ofBridge) Ports(ctx context.Context) ([]ofp.Port, error) {
 
 // FlowMod implements openflow.Backend.
 func (o *ofBridge) FlowMod(ctx context.Context, fm *ofp.FlowMod) error {
-	mod, addIfNone, err := ofbackend.FlowMod(fm, o.pm())
+	o.txmu.Lock()
+	defer o.txmu.Unlock()
+	mod := &o.mod
+	addIfNone, err := ofbackend.FlowModInto(mod, fm, o.pm())
 	if err != nil {
 		return err
 	}
-	o.txmu.Lock()
-	defer o.txmu.Unlock()
 	t := o.txnLocked()
 	p := t.Pending()
 	na, nr := len(p.Added), len(p.Removed)
-	if err := t.Apply(&mod); err != nil {
+	if err := t.Apply(mod); err != nil {
 		return ofbackend.Error(err, "flow")
 	}
 	if addIfNone {
 		if p = t.Pending(); len(p.Added) == na && len(p.Removed) == nr {
-			add := ofbackend.AddFrom(mod)
+			add := ofbackend.AddFrom(*mod)
 			if err := t.Apply(&add); err != nil {
 				return ofbackend.Error(err, "flow")
 			}

@@ -33,7 +33,7 @@ func segments(id ofp.FieldID) ([]segment, bool) {
 		r := dp.FieldReg0 + dp.Field(4*(id-ofp.FieldXXReg0))
 		return []segment{{r + 3, 0, 32}, {r + 2, 32, 32}, {r + 1, 64, 32}, {r, 96, 32}}, true
 	}
-	f, ok := fieldMap[id]
+	f, ok := engineField(id)
 	if !ok {
 		return nil, false
 	}
@@ -161,7 +161,7 @@ func setFields(o ofp.OXM, pm PortMap) ([]dp.Action, error) {
 		}
 		return out, nil
 	}
-	f, ok := fieldMap[id]
+	f, ok := engineField(id)
 	if !ok || !f.Info().Writable {
 		return nil, badSet("set_field of %s is not supported", o.Name())
 	}

@@ -13,6 +13,14 @@ import (
 // addIfNone says the flow-mod is an OpenFlow 1.0 (or NXM) modify, which
 // adds the flow when it modifies none.
 func FlowMod(fm *ofp.FlowMod, pm PortMap) (mod dp.FlowMod, addIfNone bool, err error) {
+	addIfNone, err = FlowModInto(&mod, fm, pm)
+	return mod, addIfNone, err
+}
+
+// FlowModInto is FlowMod into *mod (which it overwrites): a caller that
+// converts many flow-mods reuses one.
+func FlowModInto(mod *dp.FlowMod, fm *ofp.FlowMod, pm PortMap) (addIfNone bool, err error) {
+	*mod = dp.FlowMod{}
 	switch fm.Command {
 	case ofp.FlowAdd:
 		mod.Command = dp.FlowAdd
@@ -25,14 +33,14 @@ func FlowMod(fm *ofp.FlowMod, pm PortMap) (mod dp.FlowMod, addIfNone bool, err e
 	case ofp.FlowDeleteStrict:
 		mod.Command = dp.FlowDeleteStrict
 	default:
-		return mod, false, ofp.Errorf(ofp.ErrFlowModFailed, ofp.FlowModFailedBadCommand, "command %d", fm.Command)
+		return false, ofp.Errorf(ofp.ErrFlowModFailed, ofp.FlowModFailedBadCommand, "command %d", fm.Command)
 	}
 	if fm.TableID != ofp.TableAll && int(fm.TableID) >= dp.NumTables {
-		return mod, false, ofp.Errorf(ofp.ErrFlowModFailed, ofp.FlowModFailedBadTableID, "table %d (0-%d)", fm.TableID, dp.NumTables-1)
+		return false, ofp.Errorf(ofp.ErrFlowModFailed, ofp.FlowModFailedBadTableID, "table %d (0-%d)", fm.TableID, dp.NumTables-1)
 	}
 	m, err := match(&fm.Match, pm) // the engine validates it when it applies the flow-mod
 	if err != nil {
-		return mod, false, err
+		return false, err
 	}
 	r := &mod.Rule
 	r.Table, r.Priority, r.Match = fm.TableID, fm.Priority, m
@@ -62,10 +70,10 @@ func FlowMod(fm *ofp.FlowMod, pm PortMap) (mod dp.FlowMod, addIfNone bool, err e
 	}
 	if mod.Command == dp.FlowAdd || mod.Command == dp.FlowModify || mod.Command == dp.FlowModifyStrict {
 		if r.Instr, err = Instructions(fm.Instructions, pm); err != nil {
-			return mod, false, err
+			return false, err
 		}
 	}
-	return mod, addIfNone, nil
+	return addIfNone, nil
 }
 
 // AddFrom returns the add a 1.0 modify becomes when it modifies nothing.

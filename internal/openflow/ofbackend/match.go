@@ -40,7 +40,7 @@ func (pm PortMap) ToOF(p uint32) uint32 {
 // fields. The L4 ports and ICMP type/code of every protocol share the
 // engine's tp_src/tp_dst (icmp_type/code); which one a match means comes
 // from its ip_proto and eth_type.
-var fieldMap = map[ofp.FieldID]dp.Field{
+var fieldList = map[ofp.FieldID]dp.Field{
 	ofp.FieldInPort: dp.FieldInPort, ofp.FieldMetadata: dp.FieldMetadata,
 	ofp.FieldEthDst: dp.FieldEthDst, ofp.FieldEthSrc: dp.FieldEthSrc, ofp.FieldEthType: dp.FieldEthType,
 	ofp.FieldVLANVID: dp.FieldVLANVID, ofp.FieldVLANPCP: dp.FieldVLANPCP,
@@ -61,15 +61,34 @@ var fieldMap = map[ofp.FieldID]dp.Field{
 	ofp.FieldTunIPv6Src: dp.FieldTunIPv6Src, ofp.FieldTunIPv6Dst: dp.FieldTunIPv6Dst,
 }
 
+// fieldTab is fieldList as an array (the lookup of every match field and
+// set-field of every flow-mod).
+var fieldTab [ofp.FieldXXReg3 + 1]struct {
+	f  dp.Field
+	ok bool
+}
+
 func init() {
 	for i := 0; i < 16; i++ {
-		fieldMap[ofp.FieldReg0+ofp.FieldID(i)] = dp.FieldReg0 + dp.Field(i)
+		fieldList[ofp.FieldReg0+ofp.FieldID(i)] = dp.FieldReg0 + dp.Field(i)
 	}
+	for o, f := range fieldList {
+		fieldTab[o].f, fieldTab[o].ok = f, true
+	}
+}
+
+// engineField returns the engine's field for OpenFlow field id.
+func engineField(id ofp.FieldID) (dp.Field, bool) {
+	if int(id) < len(fieldTab) {
+		e := fieldTab[id]
+		return e.f, e.ok
+	}
+	return 0, false
 }
 
 // Supported reports whether the engine can match (and for writable
 // fields, write) OpenFlow field f: what table features announce.
-func Supported(f ofp.FieldID) bool { _, ok := fieldMap[f]; return ok }
+func Supported(f ofp.FieldID) bool { _, ok := engineField(f); return ok }
 
 // value turns an OXM value (big-endian bytes) into an engine value.
 func value(b []byte) dp.Value {
@@ -123,7 +142,7 @@ func match(m *ofp.Match, pm PortMap) (dp.Match, error) {
 	var out dp.Match
 	for _, o := range m.Fields {
 		id := o.ID()
-		f, ok := fieldMap[id]
+		f, ok := engineField(id)
 		if !ok {
 			return dp.Match{}, unsupportedField(o)
 		}
@@ -223,7 +242,7 @@ func ofField(f dp.Field, c matchCtx) ofp.FieldID {
 var ofOf = map[dp.Field]ofp.FieldID{}
 
 func init() {
-	for o, f := range fieldMap {
+	for o, f := range fieldList {
 		switch o {
 		case ofp.FieldUDPSrc, ofp.FieldUDPDst, ofp.FieldSCTPSrc, ofp.FieldSCTPDst, ofp.FieldICMPv6Type, ofp.FieldICMPv6Code:
 			continue
