@@ -417,3 +417,42 @@ func TestOpenFlowTestcontroller(t *testing.T) {
 	mustOfctl(t, "", "del-flows", "unix:"+mgmt(d, "br0"))
 	reach(t, a, b)
 }
+
+// TestOpenFlowLinkStatusFastFailover: a VM's NIC going down is a
+// PORT_STATUS (LINK_DOWN) that ovs-ofctl monitor shows, and a fast_failover
+// group watching that port moves the traffic to its second bucket — a VM
+// with the same addresses on another port — and back when the link
+// returns.
+func TestOpenFlowLinkStatusFastFailover(t *testing.T) {
+	requireOFPeer(t, "ovs-ofctl")
+	d := newSwitch(t)
+	a := tapVM(t, d, "br0", "203.0.113.1")
+	b := tapVM(t, d, "br0", "203.0.113.2")
+	c := tapVM(t, d, "br0", "203.0.113.2") // the standby: same IP and MAC as b
+	testnet.MustNS(t, c.ns, "ip", "link", "set", c.nic, "address", macOf(t, b))
+	target := "unix:" + mgmt(d, "br0")
+	o13 := func(args ...string) string { return mustOfctl(t, "", append([]string{"-O", "OpenFlow13"}, args...)...) }
+	o13("del-flows", target)
+	o13("add-group", target, "group_id=7,type=fast_failover,bucket=watch_port:2,actions=output:2,bucket=watch_port:3,actions=output:3")
+	o13("add-flow", target, "priority=10,in_port=1,actions=group:7")
+	o13("add-flow", target, "priority=10,in_port=2,actions=output:1")
+	o13("add-flow", target, "priority=10,in_port=3,actions=output:1")
+	reach(t, a, b)
+	before := portCounter(t, d, "br0", c.nic, "tx_packets")
+	mon := startBG(t, "", []string{"OVS_RUNDIR=" + t.TempDir()}, "ovs-ofctl", "-O", "OpenFlow13", "monitor", target, "65534")
+	time.Sleep(300 * time.Millisecond) // the monitor's connection is up before the change (its output is polled below)
+	testnet.MustNS(t, b.ns, "ip", "link", "set", b.nic, "down")
+	out := mon.wait(t, `PORT_STATUS[^\n]*MOD: 2\(`+regexp.QuoteMeta(b.nic)+`\)(?s).*LINK_DOWN`, 15*time.Second, nil)
+	_ = out
+	reach(t, a, c)
+	if n := portCounter(t, d, "br0", c.nic, "tx_packets"); n <= before {
+		t.Fatalf("traffic did not fail over to port 3 (tx %d → %d)", before, n)
+	}
+	testnet.MustNS(t, b.ns, "ip", "link", "set", b.nic, "up")
+	mon.wait(t, `(?s)LINK_DOWN.*PORT_STATUS[^\n]*MOD: 2\(`+regexp.QuoteMeta(b.nic)+`\)[^\n]*\n[^\n]*\n\s*state:\s+LIVE`, 15*time.Second, nil)
+	cBefore := portCounter(t, d, "br0", c.nic, "tx_packets")
+	reach(t, a, b)
+	if n := portCounter(t, d, "br0", c.nic, "tx_packets"); n > cBefore+1 {
+		t.Fatalf("traffic stayed on the standby after port 2 came back (tx %d → %d)", cBefore, n)
+	}
+}
