@@ -327,18 +327,19 @@ const (
 
 // Rule is one flow table entry.
 type Rule struct {
+	// The fields with pointers come first: the garbage collector scans a
+	// rule only as far as its last pointer, and a table holds many rules.
+	stats       *ruleStats // shared by the versions of one rule (modify keeps counters)
+	Instr       Instructions
+	created     time.Time
 	Table       uint8
 	Priority    uint16
-	Match       Match
 	Cookie      uint64
 	IdleTimeout uint16 // seconds, 0 = none
 	HardTimeout uint16
 	Flags       uint16
-	Instr       Instructions
 	Origin      Origin
-
-	created time.Time
-	stats   *ruleStats // shared by the versions of one rule (modify keeps counters)
+	Match       Match
 }
 
 type ruleStats struct {
