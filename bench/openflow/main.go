@@ -421,7 +421,8 @@ func (t *traffic) close() {
 }
 
 func (t *traffic) send(src [6]byte, dst [6]byte, seq uint64) {
-	f := make([]byte, 64)
+	var b [64]byte
+	f := b[:]
 	copy(f, dst[:])
 	copy(f[6:], src[:])
 	binary.BigEndian.PutUint16(f[12:], benchEther)
@@ -445,6 +446,8 @@ func (t *traffic) roundTrips(c *ctlConn, w int, d time.Duration) float64 {
 	inflight := map[uint64]time.Time{}
 	seq := uint64(1 << 40)
 	done := 0
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
 	end := time.Now().Add(d)
 	for time.Now().Before(end) {
 		for len(inflight) < w {
@@ -458,8 +461,7 @@ func (t *traffic) roundTrips(c *ctlConn, w int, d time.Duration) float64 {
 				delete(inflight, s)
 				done++
 			}
-		case <-time.After(100 * time.Millisecond):
-			now := time.Now()
+		case now := <-tick.C:
 			for s, at := range inflight {
 				if now.Sub(at) > 500*time.Millisecond {
 					delete(inflight, s)
