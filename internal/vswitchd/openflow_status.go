@@ -57,9 +57,19 @@ func (s *Switch) OpenFlowStatus(bridge string) (*OpenFlowStatus, error) {
 	if _, err := s.bridge(bridge); err != nil {
 		return nil, err
 	}
+	st := s.ofStatus(bridge)
+	if st == nil {
+		return nil, notFound("bridge", "bridge %q has no OpenFlow agent yet", bridge)
+	}
+	return st, nil
+}
+
+// ofStatus is OpenFlowStatus without the switch's lock (for bridgeStatus,
+// which holds it); nil when the bridge has no agent.
+func (s *Switch) ofStatus(bridge string) *OpenFlowStatus {
 	o := s.ofBridge(bridge)
 	if o == nil {
-		return nil, notFound("bridge", "bridge %q has no OpenFlow agent yet", bridge)
+		return nil
 	}
 	o.mu.Lock()
 	st := &OpenFlowStatus{DatapathID: fmt.Sprintf("%016x", o.dpid), FailMode: o.cfg.FailModeName(), FailOpen: o.failOpen,
@@ -67,7 +77,7 @@ func (s *Switch) OpenFlowStatus(bridge string) (*OpenFlowStatus, error) {
 	o.mu.Unlock()
 	a := o.agent.Load()
 	if a == nil {
-		return st, nil
+		return st
 	}
 	as := a.Status()
 	st.Connected = as.Connected
@@ -79,5 +89,5 @@ func (s *Switch) OpenFlowStatus(bridge string) (*OpenFlowStatus, error) {
 			Up: c.Up.Round(time.Millisecond).Seconds(), Received: c.Received, Sent: c.Sent, Dropped: c.Dropped, Errors: c.Errors})
 	}
 	st.PacketIns = PacketInStatus{Sent: as.PacketInSent, DroppedRate: as.PacketInDropRate, DroppedFull: as.PacketInDropFull}
-	return st, nil
+	return st
 }
