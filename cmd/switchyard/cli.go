@@ -35,7 +35,7 @@ type subcommand struct {
 }
 
 // bridgeSynopsis is bridge add/set's synopsis.
-const bridgeSynopsis = "NAME [--fdb-aging SECONDS] [--fdb-max N] [--fdb-full-policy refuse|evict-oldest] [--flow-cache-max N] [--stp on|off] [--rstp on|off] [--stp-priority N] [--stp-hello-time S] [--stp-max-age S] [--stp-forward-delay S] [--hwaddr MAC]"
+const bridgeSynopsis = "NAME [--fdb-aging SECONDS] [--fdb-max N] [--fdb-full-policy refuse|evict-oldest] [--flow-cache-max N] [--stp on|off] [--rstp on|off] [--stp-priority N] [--stp-hello-time S] [--stp-max-age S] [--stp-forward-delay S] [--hwaddr MAC] " + ofBridgeUsage
 
 // commands is the command table, in the order `switchyard help` lists them.
 var commands []*command

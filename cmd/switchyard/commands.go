@@ -19,7 +19,7 @@ import (
 	"github.com/switchyard-net/switchyard/internal/lab"
 )
 
-var bridgeFlags = flagSpec{"fdb-aging": true, "fdb-max": true, "fdb-full-policy": true, "flow-cache-max": true}
+var bridgeFlags = merge(flagSpec{"fdb-aging": true, "fdb-max": true, "fdb-full-policy": true, "flow-cache-max": true}, ofBridgeFlags)
 
 var vlanFlags = flagSpec{"vlan": true, "trunk": true, "native-vlan": true, "native-tagged": false, "no-learning": false, "learning": false}
 
@@ -66,6 +66,9 @@ func cmdBridge(sub string, argv []string, out io.Writer) error {
 			if cur, ok := cfg.Bridges[b.Name]; ok {
 				b = *cur
 				b.Name = p.args[0]
+				if err := openflowSettings(p, &b, cur); err != nil {
+					return err
+				}
 			}
 		}
 		if p.set["fdb-full-policy"] {
@@ -91,6 +94,9 @@ func cmdBridge(sub string, argv []string, out io.Writer) error {
 		}
 		if sub == "set" {
 			return c.SetBridge(b)
+		}
+		if err := openflowSettings(p, &b, nil); err != nil {
+			return err
 		}
 		return c.AddBridge(b)
 	case "del":

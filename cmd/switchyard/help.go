@@ -28,6 +28,14 @@ var flagDocs = map[string]string{
 	"fdb-max":         "N  most learned addresses (1-16777216, default 8192)",
 	"fdb-full-policy": "refuse|evict-oldest  what a full FDB does with a new address (default refuse)",
 	"flow-cache-max":  "N  most entries of the decision cache (0 = default 65536, or 1024-4194304)",
+	// OpenFlow (bridge)
+	"controller":      "TARGETS  controllers to connect to, comma separated: tcp:IP[:PORT] (6653), unix:PATH; \"\" clears",
+	"listen":          "TARGETS  more passive OpenFlow targets: ptcp:PORT[:IP], punix:PATH (the management socket BRIDGE.mgmt is always there)",
+	"fail-mode":       "standalone|secure  with no controller reachable: behave as NORMAL (standalone, default) or keep the flows (secure)",
+	"protocols":       "LIST  OpenFlow versions allowed: OpenFlow10, OpenFlow13 (default both)",
+	"datapath-id":     "HEX16  the bridge's datapath id (default derived from its MAC, stored once)",
+	"packet-in-rate":  "N  packet-ins per second to the controllers (0 = 10000, -1 = unlimited)",
+	"packet-in-burst": "N  the packet-in bucket's depth (0 = 1000)",
 	// spanning tree (bridge)
 	"stp":               "on|off  IEEE 802.1D spanning tree on the bridge",
 	"rstp":              "on|off  IEEE 802.1w rapid spanning tree on the bridge",

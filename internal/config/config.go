@@ -51,6 +51,31 @@ type Bridge struct {
 	FlowCacheMax int `json:"flow_cache_max,omitempty"`
 
 	BridgeSTP // spanning tree (l2.go)
+	// OpenFlow (docs/openflow.md). Every bridge listens on its management
+	// socket (punix:<API socket dir>/BRIDGE.mgmt).
+	//
+	// Controllers are the controllers the bridge connects to, comma
+	// separated: tcp:IP[:PORT] (port 6653 by default), unix:PATH.
+	Controllers string `json:"controllers,omitempty"`
+	// Listen are more passive targets, comma separated: ptcp:PORT[:IP],
+	// punix:PATH.
+	Listen string `json:"listen,omitempty"`
+	// FailMode is standalone (the default: with controllers configured
+	// and none reachable, the bridge behaves as NORMAL) or secure (the
+	// flows stay as they are).
+	FailMode string `json:"fail_mode,omitempty"`
+	// Protocols are the OpenFlow versions allowed, comma separated:
+	// OpenFlow10, OpenFlow13 (default: both).
+	Protocols string `json:"protocols,omitempty"`
+	// DatapathID is the bridge's datapath id, 16 hex digits. A bridge
+	// stored without one gets one derived from its MAC (BridgeMAC), once:
+	// it is stored and stays.
+	DatapathID string `json:"datapath_id,omitempty"`
+	// PacketInRate bounds the packet-ins per second the bridge sends its
+	// controllers (0: 10000; -1: unlimited); PacketInBurst is the
+	// bucket's depth (0: 1000).
+	PacketInRate  int `json:"packet_in_rate,omitempty"`
+	PacketInBurst int `json:"packet_in_burst,omitempty"`
 }
 
 // Port is a port's configuration.
@@ -142,8 +167,15 @@ func (c *Config) Clone() *Config {
 }
 
 // AssignOFPorts gives every port without a port number the lowest number
-// no other port of its bridge holds (ports in name order).
+// no other port of its bridge holds (ports in name order), and every bridge
+// without a datapath id the one derived from its MAC: both are stored, so
+// both stay.
 func (c *Config) AssignOFPorts() {
+	for name, b := range c.Bridges {
+		if b.DatapathID == "" {
+			b.DatapathID = DefaultDatapathID(name)
+		}
+	}
 	used := map[string]map[int]bool{}
 	var names []string
 	for n, p := range c.Ports {
@@ -231,6 +263,9 @@ func (c *Config) Validate() error {
 			return err
 		}
 		if _, _, err := b.STPConfig(packet.MAC{}); err != nil {
+			return err
+		}
+		if err := b.validateOpenFlow(); err != nil {
 			return err
 		}
 	}

@@ -121,6 +121,13 @@ type Bridge struct {
 
 	// agingOverride is spanning tree's short aging (seconds; 0 = none).
 	agingOverride atomic.Uint32
+	// OpenFlow state (controller.go, group.go, meter.go), guarded by mu
+	// and published in the snapshot.
+	of      ofSettings
+	groups  map[uint32]*Group // copy on write
+	meters  map[uint32]*Meter // copy on write
+	pktIn   atomic.Pointer[pinHolder]
+	ctlPort *Port // the pseudo ingress port of packets from a controller
 }
 
 // snapshot is what one decision reads: a consistent, immutable view of the
@@ -134,6 +141,9 @@ type snapshot struct {
 	byNo   []*portView // by port number, for the per-packet NORMAL lookup
 	tables *tableSet
 	depth  parseDepth
+	// fields are the key bits some rule, group bucket or meter reads:
+	// what keys must be extracted for (depth).
+	fields Key
 	// local is the port named like the bridge (OpenFlow's LOCAL), if any.
 	local *portView
 	// hasPatch says some port is a patch port (NORMAL may continue into
@@ -143,6 +153,15 @@ type snapshot struct {
 	// ingress port, the VLAN and whether the frame came tagged.
 	plansMu sync.Mutex
 	plans   map[uint64]*normalPlan // port<<16 | vlan<<1 | tagged
+	// OpenFlow: the settings (fail-open, table-miss to controller,
+	// fragments), whether a packet-in handler is set, the groups and
+	// meters, and the view of the controller's pseudo port (the ingress
+	// of packet-outs from CONTROLLER).
+	of      ofSettings
+	ctl     bool
+	groups  map[uint32]*Group
+	meters  map[uint32]*Meter
+	ctlView *portView
 }
 
 // port returns the view of port number no, or nil.
@@ -162,6 +181,9 @@ type portView struct {
 	// plan is the NORMAL plan this port made last (a one-entry memo in
 	// front of the snapshot's plan map).
 	plan atomic.Pointer[normalPlan]
+	// OpenFlow port config (PortMod) and liveness.
+	noRecv, noFwd, noFlood, noPacketIn bool
+	live                               bool
 }
 
 // NewBridge returns a bridge with no ports and the default pipeline: table
@@ -176,6 +198,7 @@ func NewBridge(name string, cfg BridgeConfig) (*Bridge, error) {
 	b.fdb.aging = uint32(cfg.AgingTime / time.Second)
 	b.aging.Store(uint32(cfg.AgingTime / time.Second))
 	b.cache = newFlowCache(b, cfg.CacheMax)
+	b.initOpenFlow()
 	x := beginTxn(newTableSet())
 	x.insert(b.newRule(DefaultRule()))
 	b.flows = x.finish()
@@ -198,6 +221,7 @@ func (b *Bridge) publishLocked() {
 	for no, p := range b.byNo {
 		_, patch := p.dev.(*Patch)
 		v := &portView{p: p, no: no, st: p.st, patch: patch}
+		v.setOpenFlow(p)
 		s.ports[no] = v
 		s.byName[p.name] = v
 		s.list = append(s.list, v)
@@ -213,7 +237,8 @@ func (b *Bridge) publishLocked() {
 		s.byNo[v.no] = v
 		s.hasPatch = s.hasPatch || v.patch
 	}
-	s.depth = depthFor(&b.flows.fields)
+	b.publishOpenFlowLocked(s)
+	s.depth = depthFor(&s.fields)
 	b.snap.Store(s)
 }
 
@@ -478,6 +503,10 @@ type Port struct {
 	counters Counters
 	rx       rxContext // owned by the goroutine that calls Receive
 	hookFields
+	// OpenFlow port config bits (PortConfig*, guarded by b.mu) and the
+	// link's liveness (true until told otherwise).
+	ofConfig uint32
+	down     bool
 }
 
 // Name returns the port's name.

@@ -27,13 +27,14 @@ const (
 	DropPoliced                          // over the port's policing rate
 	DropController                       // PACKET_IN rate limit or queue full
 	DropSTP                              // the port is not forwarding (spanning tree)
+	DropPortDown                         // OpenFlow port config: port_down, no_recv (received) or no_fwd (sent)
 	NumDropReasons
 )
 
 var dropNames = [NumDropReasons]string{
 	"bad-frame", "invalid-source", "vlan-not-allowed", "vlan-reserved", "link-local",
 	"same-port", "no-port", "loop", "no-space", "tx-error", "mtu-exceeded", "bad-tunnel", "unknown-vni",
-	"table-miss", "rule-drop", "ttl-exceeded", "policed", "controller", "stp-blocked",
+	"table-miss", "rule-drop", "ttl-exceeded", "policed", "controller", "stp-blocked", "port-down",
 }
 
 // DropReasons returns every drop reason's name, in order.

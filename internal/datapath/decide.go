@@ -92,6 +92,16 @@ type xlate struct {
 	// ingress is the port the packet entered the first bridge on (drop
 	// counts land there).
 	ingress *Port
+	// rule is the rule being run (nil: none, as for a packet-out's own
+	// actions); inSet, inGroup say the action set or a group bucket is
+	// running; packetOut says the actions are a packet-out's (output:TABLE
+	// runs the pipeline); exitAction says an exit stopped the pipeline
+	// (the action set still runs).
+	rule       *Rule
+	inSet      bool
+	inGroup    int
+	packetOut  bool
+	exitAction bool
 }
 
 var xlatePool = sync.Pool{New: func() any { return new(xlate) }}
@@ -131,13 +141,16 @@ func decideInto(d *Decision, x *xlate, s *snapshot, k *Key, in *portView, tr *Tr
 	x.set = x.set[:0]
 	x.tunSet, x.exit, x.vlanOK = false, false, false
 	x.ingress = nil
+	x.rule, x.inSet, x.inGroup, x.packetOut, x.exitAction = nil, false, 0, false, false
 	if in != nil {
 		x.ingress = in.p
 	}
 	d.snap = s
 	x.mask.unwildcard(FieldInPort)
-	x.pipeline(0)
-	x.finishSet()
+	if x.admit() {
+		x.pipeline(0)
+		x.finishSet()
+	}
 	for i := range d.ops {
 		if d.ops[i].kind == opNormal {
 			d.keyed = d.keyed || d.ops[i].plan.snap.hasPatch
@@ -152,12 +165,24 @@ func decideInto(d *Decision, x *xlate, s *snapshot, k *Key, in *portView, tr *Tr
 func (x *xlate) pipeline(id uint8) {
 	for !x.exit {
 		x.table = id
-		r := x.snap.tables.lookup(id, &x.key, &x.mask)
-		t := x.snap.tables.t[id]
-		if t != nil {
-			x.d.tables = append(x.d.tables, tableHit{t: t, matched: r != nil})
+		var r *Rule
+		if id == 0 && x.snap.of.failOpen {
+			r = x.snap.of.failRule // standalone with no controller: wins over every rule
+		} else {
+			r = x.snap.tables.lookup(id, &x.key, &x.mask)
+			if t := x.snap.tables.t[id]; t != nil {
+				x.d.tables = append(x.d.tables, tableHit{t: t, matched: r != nil})
+			}
 		}
 		if r == nil {
+			if x.snap.of.missCtl {
+				if x.tr != nil {
+					x.tracef(nodeTable, "table %d: no rule matched (table miss): to the controllers", id)
+				}
+				x.rule = nil
+				x.controller(MaxLenMissSend, PacketInNoMatch, 0, "")
+				return
+			}
 			if x.tr != nil {
 				x.tracef(nodeTable, "table %d: no rule matched (table miss): drop", id)
 			}
@@ -166,8 +191,11 @@ func (x *xlate) pipeline(id uint8) {
 			}
 			return
 		}
+		x.rule = r
 		x.d.rules = append(x.d.rules, r)
-		if x.tr != nil {
+		if x.tr != nil && r == x.snap.of.failRule {
+			x.tr.push(nodeTable, "table %d: fail-open rule (standalone fail mode, no controller connected): NORMAL", id)
+		} else if x.tr != nil {
 			m := x.fmtMatch(&r.Match)
 			text := fmt.Sprintf("table %d: priority=%d", id, r.Priority)
 			if m != "" {
@@ -184,9 +212,7 @@ func (x *xlate) pipeline(id uint8) {
 			x.d.drop = DropByRule
 		}
 		if in.Meter != 0 {
-			if x.tr != nil {
-				x.tracef(nodeAction, "meter:%d (not enforced yet)", in.Meter)
-			}
+			x.meter(in.Meter)
 		}
 		x.actions(in.Apply)
 		if in.Clear {
@@ -237,15 +263,20 @@ func (x *xlate) writeSet(l []Action) {
 }
 
 // setOrder is the order OpenFlow 1.3 runs an action set in.
-var setOrder = []ActionKind{ActPopVLAN, ActPushVLAN, ActDecTTL, ActSetField, ActMove, ActSetQueue, ActMeter, ActGroup, ActOutput, ActController, ActResubmit}
+var setOrder = []ActionKind{ActPopVLAN, ActPushVLAN, ActDecTTL, ActSetField, ActMove, ActSetQueue, ActMeter, ActGroup, ActOutput, ActOutputReg, ActController, ActResubmit}
 
 // finishSet runs the action set at the end of the pipeline.
 func (x *xlate) finishSet() {
+	if x.exitAction {
+		x.exit, x.exitAction = false, false // exit stops the pipeline, not the action set
+	}
 	if len(x.set) == 0 || x.exit {
 		return
 	}
 	set := x.set
 	x.set = nil
+	x.inSet = true
+	defer func() { x.inSet = false }()
 	x.tracef(nodeAction, "action set")
 	hasGroup := false
 	for _, a := range set {
@@ -253,7 +284,7 @@ func (x *xlate) finishSet() {
 	}
 	for _, kind := range setOrder {
 		for i := range set {
-			if set[i].Kind != kind || (kind == ActOutput && hasGroup) {
+			if set[i].Kind != kind || ((kind == ActOutput || kind == ActOutputReg) && hasGroup) {
 				continue
 			}
 			x.actions(set[i : i+1])
@@ -275,19 +306,20 @@ func (x *xlate) actions(l []Action) {
 			}
 			x.output(a.Port, a.MaxLen)
 		case ActController:
-			x.tracef(nodeAction, "controller: no controller connection; dropped")
+			x.controller(int(a.MaxLen), a.Reason, a.ControllerID, a.Userdata)
 		case ActGroup:
-			if x.tr != nil {
-				x.tracef(nodeAction, "group:%d: no such group (groups arrive with OpenFlow); dropped", a.ID)
-			}
+			x.group(a.ID)
 		case ActSetQueue:
 			if x.tr != nil {
 				x.tracef(nodeAction, "set_queue:%d (queues arrive with QoS)", a.ID)
 			}
 		case ActMeter:
-			if x.tr != nil {
-				x.tracef(nodeAction, "meter:%d (not enforced yet)", a.ID)
-			}
+			x.meter(a.ID)
+		case ActOutputReg:
+			x.outputReg(a)
+		case ActExit:
+			x.tracef(nodeAction, "exit")
+			x.exit, x.exitAction = true, true
 		case ActPushVLAN:
 			x.pushVLAN(a.EtherType)
 		case ActPopVLAN:
@@ -552,6 +584,9 @@ func (x *xlate) decTTL() {
 		if x.tr != nil {
 			x.tracef(nodeAction, "dec_ttl: TTL %d: drop (ttl-exceeded)", ttl)
 		}
+		if x.snap.ctl {
+			x.controller(MaxLenAll, PacketInInvalidTTL, 0, "")
+		}
 		if x.d.nOut == 0 {
 			x.d.drop = DropTTL
 		}
@@ -579,7 +614,7 @@ func (x *xlate) resubmit(a *Action) {
 	if table == TableAll {
 		table = x.table
 	}
-	oldIn, oldPort, oldTable := x.in, x.key.inPort(), x.table
+	oldIn, oldPort, oldTable, oldRule := x.in, x.key.Get(FieldInPort).Lo, x.table, x.rule
 	if a.Port != PortInPort {
 		x.key.Set(FieldInPort, Value{Lo: uint64(a.Port)})
 		x.in = x.snap.ports[uint16(a.Port)]
@@ -593,8 +628,8 @@ func (x *xlate) resubmit(a *Action) {
 	if x.tr != nil {
 		x.tr.pop()
 	}
-	x.in, x.table = oldIn, oldTable
-	x.key.Set(FieldInPort, Value{Lo: uint64(oldPort)})
+	x.in, x.table, x.rule = oldIn, oldTable, oldRule
+	x.key.Set(FieldInPort, Value{Lo: oldPort})
 }
 
 // --- output ---------------------------------------------------------------
@@ -606,7 +641,7 @@ func (x *xlate) output(no uint32, maxLen uint16) {
 		x.normal()
 		return
 	case PortInPort:
-		if x.in == nil {
+		if x.in == nil || x.in == x.snap.ctlView {
 			x.tracef(nodeDetail, "no input port: dropped")
 			return
 		}
@@ -614,7 +649,7 @@ func (x *xlate) output(no uint32, maxLen uint16) {
 		return
 	case PortFlood, PortAll:
 		for _, q := range x.snap.list {
-			if q != x.in && q.st.forwards() {
+			if q != x.in && q.st.forwards() && !q.noFwd && !(no == PortFlood && q.noFlood) {
 				x.outputTo(q, false)
 			}
 		}
@@ -629,10 +664,10 @@ func (x *xlate) output(no uint32, maxLen uint16) {
 		x.outputTo(x.snap.local, false)
 		return
 	case PortController:
-		x.tracef(nodeDetail, "CONTROLLER: no controller connection; dropped")
+		x.controller(int(maxLen), x.reasonFor(), 0, "")
 		return
 	case PortTable:
-		x.tracef(nodeDetail, "TABLE is for packet-out only: dropped")
+		x.table0()
 		return
 	}
 	q := x.snap.ports[uint16(no)]
@@ -663,6 +698,13 @@ func (x *xlate) output(no uint32, maxLen uint16) {
 // not NORMAL: no VLAN rules are applied).
 func (x *xlate) outputTo(q *portView, hairpin bool) {
 	_ = hairpin
+	if q.noFwd {
+		if x.tr != nil {
+			x.tracef(nodeDetail, "port %s has port_down or no_fwd (OpenFlow port config): not sent there", q.p.name)
+		}
+		x.dropAs(DropPortDown)
+		return
+	}
 	if _, ok := q.p.dev.(*Patch); ok {
 		x.patch(q)
 		return

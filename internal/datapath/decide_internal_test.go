@@ -8,7 +8,7 @@ import (
 // decideInto sets every field of its scratch xlate by name (it reuses one
 // per receive context); a field added to xlate must be reset there too.
 func TestDecideIntoResetsEveryXlateField(t *testing.T) {
-	want := []string{"d", "snap", "key", "base", "mask", "in", "tr", "depth", "hops", "table", "set", "tunSet", "exit", "vlanOK", "ingress"}
+	want := []string{"d", "snap", "key", "base", "mask", "in", "tr", "depth", "hops", "table", "set", "tunSet", "exit", "vlanOK", "ingress", "rule", "inSet", "inGroup", "packetOut", "exitAction"}
 	typ := reflect.TypeOf(xlate{})
 	var got []string
 	for i := range typ.NumField() {

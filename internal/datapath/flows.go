@@ -44,6 +44,11 @@ type FlowMod struct {
 	// port or group (PortAny: no restriction).
 	OutPort  uint32
 	OutGroup uint32
+	// SetCookie makes modify give the rules it changes Rule.Cookie's
+	// replacement NewCookie (OpenFlow 1.0 and NXM flow-mods; in 1.1+ a
+	// modify keeps the cookies).
+	SetCookie bool
+	NewCookie uint64
 }
 
 // RemovedReason says why a rule left its table (OpenFlow's
@@ -57,6 +62,10 @@ const (
 	RemovedDelete
 	RemovedGroupDelete
 	RemovedMeterDelete
+	// RemovedReplaced is a rule version that an add of the same identity
+	// or a modify replaced: the rule stays in its table (OpenFlow sends no
+	// FLOW_REMOVED for it).
+	RemovedReplaced
 )
 
 // FlowRemoved reports a rule that left its table, with its final counters.
@@ -131,8 +140,15 @@ func (b *Bridge) ReplaceFlows(rules []Rule) error {
 	return nil
 }
 
+// ruleAlloc is a new rule and its counters in one allocation.
+type ruleAlloc struct {
+	r Rule
+	s ruleStats
+}
+
 func (b *Bridge) newRule(r Rule) *Rule {
-	n := r
+	a := &ruleAlloc{r: r}
+	n := &a.r
 	for i := range n.Match.Key {
 		n.Match.Key[i] &= n.Match.Mask[i]
 	}
@@ -142,8 +158,9 @@ func (b *Bridge) newRule(r Rule) *Rule {
 		n.Instr.Goto = NoGoto
 	}
 	n.created = time.Now()
-	n.stats = &ruleStats{created: b.clock.Load()}
-	return &n
+	a.s.created = b.clock.Load()
+	n.stats = &a.s
+	return n
 }
 
 // Apply applies one change to the transaction.
@@ -160,9 +177,15 @@ func (t *FlowTxn) Apply(m *FlowMod) error {
 		if err := r.Validate(); err != nil {
 			return err
 		}
+		if err := t.b.checkRefs(r); err != nil {
+			return err
+		}
 		return t.add(r)
 	case FlowModify, FlowModifyStrict:
 		if err := r.Validate(); err != nil && r.Table != TableAll {
+			return err
+		}
+		if err := t.b.checkRefs(r); err != nil {
 			return err
 		}
 		t.modify(m, m.Command == FlowModifyStrict)
@@ -193,18 +216,17 @@ func (t *FlowTxn) add(r *Rule) error {
 			return ErrOverlap
 		}
 	}
-	if old := ts.find(r.Table, r.Priority, &nr.Match); old != nil {
-		// Same table, priority and match: the new rule replaces the old,
+	if ts.nrules >= t.b.maxRules && ts.find(r.Table, r.Priority, &nr.Match) == nil {
+		return ErrTableFull
+	}
+	if old := t.x.replace(nr); old != nil {
+		// Same table, priority and match: the new rule replaced the old,
 		// whose counters it keeps unless asked to reset them.
 		if r.Flags&FlagResetCounts == 0 {
 			nr.stats = old.stats
 		}
-		t.x.remove(old)
-		t.changes.Removed = append(t.changes.Removed, FlowRemoved{Rule: old, Reason: RemovedDelete})
-	} else if ts.nrules >= t.b.maxRules {
-		return ErrTableFull
+		t.changes.Removed = append(t.changes.Removed, FlowRemoved{Rule: old, Reason: RemovedReplaced})
 	}
-	t.x.insert(nr)
 	t.noteFields(nr)
 	t.changes.Added = append(t.changes.Added, nr)
 	return nil
@@ -252,6 +274,9 @@ func (t *FlowTxn) modify(m *FlowMod, strict bool) {
 		nr := *old
 		nr.Instr = m.Rule.Instr
 		nr.Flags = old.Flags&^(FlagResetCounts) | m.Rule.Flags&(FlagSendFlowRem|FlagNoPktCounts|FlagNoBytCounts)
+		if m.SetCookie {
+			nr.Cookie = m.NewCookie
+		}
 		if m.Rule.Flags&FlagResetCounts != 0 {
 			nr.stats = &ruleStats{created: t.clock}
 			nr.created = t.now
@@ -259,7 +284,7 @@ func (t *FlowTxn) modify(m *FlowMod, strict bool) {
 		t.x.remove(old)
 		t.x.insert(&nr)
 		t.noteFields(&nr)
-		t.changes.Removed = append(t.changes.Removed, FlowRemoved{Rule: old, Reason: RemovedDelete})
+		t.changes.Removed = append(t.changes.Removed, FlowRemoved{Rule: old, Reason: RemovedReplaced})
 		t.changes.Added = append(t.changes.Added, &nr)
 	}
 }

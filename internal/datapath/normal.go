@@ -119,7 +119,7 @@ func (s *snapshot) plan(in *portView, vlan uint16, present bool) *normalPlan {
 	pl := &normalPlan{snap: s, in: in.p, vlan: vlan, vkey: fdbKeyWord(vlan, 0), tagged: present, learn: !in.st.cfg.NoLearning, tunnel: in.st.cfg.Tunnel}
 	var second []floodOut
 	for _, q := range s.list {
-		if q == in || !q.st.member.Has(vlan) || !q.st.forwards() {
+		if q == in || !q.st.member.Has(vlan) || !q.st.forwards() || q.noFwd || q.noFlood {
 			continue
 		}
 		fo := floodOut{pv: q, tagged: q.st.tagged.Has(vlan), vni: q.st.vni(vlan), patch: q.patch}

@@ -13,15 +13,17 @@ import (
 type opKind uint8
 
 const (
-	opOutput    opKind = iota // queue the packet, as it is now, to port
-	opLearn                   // learn the source: key on port (with the frame's remote VTEP on a tunnel port)
-	opPushVLAN                // push a tag with TPID u16 (TCI 0; an opSetTCI follows for 802.1Q)
-	opPopVLAN                 // pop the outer tag
-	opSetTCI                  // set the outer tag's TCI to u16
-	opSetField                // write val into field (checksums kept correct)
-	opPatch                   // the packet crossed patch port → peer (their counters)
-	opCountDrop               // count a drop of reason u16 on port (the packet may still go elsewhere)
-	opNormal                  // NORMAL's per-packet step: check and learn the source, find the destination (plan)
+	opOutput     opKind = iota // queue the packet, as it is now, to port
+	opLearn                    // learn the source: key on port (with the frame's remote VTEP on a tunnel port)
+	opPushVLAN                 // push a tag with TPID u16 (TCI 0; an opSetTCI follows for 802.1Q)
+	opPopVLAN                  // pop the outer tag
+	opSetTCI                   // set the outer tag's TCI to u16
+	opSetField                 // write val into field (checksums kept correct)
+	opPatch                    // the packet crossed patch port → peer (their counters)
+	opCountDrop                // count a drop of reason u16 on port (the packet may still go elsewhere)
+	opNormal                   // NORMAL's per-packet step: check and learn the source, find the destination (plan)
+	opController               // send the packet, as it is now, to the controllers (ext: the packet-in's metadata)
+	opMeter                    // pass the packet through a meter (ext.meter): drop it or remark its DSCP over a band
 )
 
 // op is one operation of a decision: concrete values only, so that
@@ -42,11 +44,17 @@ type op struct {
 	// last (opNormal) says no operation follows: NORMAL's outputs may
 	// rewrite the packet in place.
 	last bool
+	ext    *opExt // opController, opMeter (compared by content)
 }
 
 // same reports whether two operations do the same (NORMAL plans compare by
 // content: a revalidated decision has a new plan of the same shape).
 func (o *op) same(p *op) bool {
+	if o.ext != nil && p.ext != nil {
+		a, b := *o, *p
+		a.ext, b.ext = nil, nil
+		return a == b && *o.ext == *p.ext
+	}
 	if o.plan == nil || p.plan == nil {
 		return *o == *p
 	}
@@ -88,6 +96,8 @@ func (o *op) String() string {
 		return fmt.Sprintf("drop(%s)", DropReason(o.u16))
 	case opNormal:
 		return fmt.Sprintf("normal(vlan=%d)", o.plan.vlan)
+	case opController, opMeter:
+		return o.ext.String()
 	}
 	return "?"
 }
@@ -125,6 +135,20 @@ func (c *rxContext) execute(d *Decision, pkt *Packet, shared bool, key *Key, lay
 			patchCross(o.port, o.peer, cur)
 		case opCountDrop:
 			o.port.counters.Drop(DropReason(o.u16), 1)
+		case opController:
+			if c.packetIn(o.ext, cur, key, pkt) {
+				sent = true
+			} else if why == forwarded {
+				why = DropController
+			}
+		case opMeter:
+			var pass bool
+			if cur, shared, pass = c.meter(o.ext.meter, cur, shared, &lay, key); !pass {
+				if sent {
+					return forwarded
+				}
+				return DropPoliced
+			}
 		default:
 			if shared {
 				s := c.spare(cur.Len)
@@ -199,6 +223,9 @@ func (c *rxContext) normal(pl *normalPlan, last bool, cur *Packet, shared bool, 
 				return cur, shared, DropSamePort
 			}
 			if q := pl.snap.port(no); q != nil && q.st.member.Has(pl.vlan) {
+				if q.noFwd {
+					return cur, shared, DropPortDown // OpenFlow port config
+				}
 				qt := q.st.tagged.Has(pl.vlan)
 				if !q.patch {
 					if qt != tagged || tagged && tci&0xfff != pl.vlan {

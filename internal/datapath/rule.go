@@ -103,7 +103,13 @@ func (m *Match) ipProto() (uint8, bool) {
 // eth_type=0x0800, a TCP port needs ip_proto=6, …). The error names the
 // field and what it needs.
 func (m *Match) Validate() error {
+	if m.Mask == (Key{}) {
+		return nil
+	}
 	for f := Field(0); f < NumFields; f++ {
+		if fi := &fieldInfo[f]; m.Mask[fi.Word] == 0 && (fi.Bits != 128 || m.Mask[fi.Word+1] == 0) {
+			continue // nothing of the field's words is matched
+		}
 		if !m.Has(f) {
 			continue
 		}
@@ -234,6 +240,23 @@ const (
 	// ActMeter sends the packet through meter ID (an instruction in
 	// OpenFlow 1.3; kept here so one list can hold it).
 	ActMeter
+	// ActOutputReg sends the packet to the port number held in bits
+	// SrcOfs..SrcOfs+NBits-1 of field Src (Nicira's output:REG[...]).
+	ActOutputReg
+	// ActExit stops the pipeline: no further actions or tables; the
+	// action set still runs (Nicira's exit).
+	ActExit
+)
+
+// Packet-in reasons (OpenFlow's ofp_packet_in_reason; the last three are
+// OpenFlow 1.4's, sent as PacketInAction to older controllers).
+const (
+	PacketInNoMatch    uint8 = 0
+	PacketInAction     uint8 = 1
+	PacketInInvalidTTL uint8 = 2
+	PacketInActionSet  uint8 = 3
+	PacketInGroup      uint8 = 4
+	PacketInPacketOut  uint8 = 5
 )
 
 // Action is one action. Which fields mean something depends on Kind.
@@ -252,6 +275,12 @@ type Action struct {
 	DstOfs    uint8
 	NBits     uint8
 	Table     uint8 // ActResubmit
+	// ActController: the packet-in's reason (0 means PacketInAction, or
+	// PacketInNoMatch in a table-miss rule), the controller id it is
+	// for (0: the default) and NXAST_CONTROLLER2 userdata.
+	Reason       uint8
+	ControllerID uint16
+	Userdata     string
 }
 
 // Instructions are a rule's OpenFlow 1.3 instructions.
@@ -298,19 +327,20 @@ const (
 
 // Rule is one flow table entry.
 type Rule struct {
+	// The fields with pointers come first: the garbage collector scans a
+	// rule only as far as its last pointer, and a table holds many rules.
+	stats       *ruleStats // shared by the versions of one rule (modify keeps counters)
+	vals        []uint64   // the match at its subtable's mask words
+	Instr       Instructions
+	created     time.Time
 	Table       uint8
 	Priority    uint16
-	Match       Match
 	Cookie      uint64
 	IdleTimeout uint16 // seconds, 0 = none
 	HardTimeout uint16
 	Flags       uint16
-	Instr       Instructions
 	Origin      Origin
-
-	created time.Time
-	stats   *ruleStats // shared by the versions of one rule (modify keeps counters)
-	vals    []uint64   // the match at its subtable's mask words
+	Match       Match
 }
 
 type ruleStats struct {
@@ -406,9 +436,14 @@ func (a *Action) validate(m *Match) error {
 		if a.Table != TableAll && int(a.Table) >= NumTables {
 			return errs.Invalidf("resubmit", fmt.Sprintf("a table 0-%d", NumTables-1), "%d", a.Table)
 		}
-	case ActGroup, ActSetQueue, ActMeter, ActController, ActDecTTL, ActPopVLAN:
+	case ActOutputReg:
+		s := a.Src.Info()
+		if a.NBits == 0 || a.NBits > 32 || int(a.SrcOfs)+int(a.NBits) > int(s.Bits) {
+			return errs.Invalidf("output", "a bit range of at most 32 bits inside the source field", "output:%s[%d..%d]", s.Name, a.SrcOfs, int(a.SrcOfs)+int(a.NBits)-1)
+		}
+	case ActGroup, ActSetQueue, ActMeter, ActController, ActDecTTL, ActPopVLAN, ActExit:
 	default:
-		return errs.Invalidf("actions", "output, set_field, push_vlan, pop_vlan, dec_ttl, resubmit, move, load, group, set_queue, meter, controller", "action kind %d", a.Kind)
+		return errs.Invalidf("actions", "output, set_field, push_vlan, pop_vlan, dec_ttl, resubmit, move, load, group, set_queue, meter, controller, output_reg, exit", "action kind %d", a.Kind)
 	}
 	_ = m
 	return nil

@@ -321,6 +321,27 @@ func (sh *ruleShard) put(h uint64, l []*Rule) {
 	}
 }
 
+// replace puts r in the set in place of the rule with its identity (table,
+// priority, match), which it returns, or adds it (nil) — one lookup.
+func (x *flowTxn) replace(r *Rule) *Rule {
+	t := x.table(r.Table)
+	s := x.subtable(t, &r.Match.Mask)
+	h := s.dm.hash(&r.Match.Key)
+	if l := s.shards[h%shards].get(h); len(l) > 0 {
+		for i, o := range l {
+			if o.Priority == r.Priority && o.Match.Key == r.Match.Key {
+				r.vals = o.vals
+				nl := slices.Clone(l)
+				nl[i] = r
+				x.shard(s, h).set(h, nl)
+				return o
+			}
+		}
+	}
+	x.insert(r)
+	return nil
+}
+
 // insert adds r (which must not exist) to the set.
 func (x *flowTxn) insert(r *Rule) {
 	t := x.table(r.Table)

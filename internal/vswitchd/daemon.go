@@ -63,6 +63,7 @@ func Run(ctx context.Context, o Options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sw := newSwitch(ctx, store, o.Logger, !o.NoOffload, o.Memory)
+	sw.setOpenFlowDir(filepath.Dir(o.Socket)) // BRIDGE.mgmt next to the API socket
 	defer sw.close()
 	_, rev := store.Get()
 	o.Logger.Info("switchyard daemon starting", "version", Version, "state_dir", o.StateDir, "socket", o.Socket, "revision", rev, "offload", sw.offload)

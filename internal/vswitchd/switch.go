@@ -43,6 +43,7 @@ type Switch struct {
 	// obs is the observer (observe.go): events, captures, metrics, the
 	// doctor; nil until Run starts it.
 	obs *observer
+	of  ofState // the bridges' OpenFlow agents (openflow.go)
 }
 
 type runBridge struct {
@@ -102,6 +103,7 @@ func (s *Switch) reconcileLocked() {
 	s.configurePorts(cfg)
 	s.configureStaticFDB(cfg)
 	s.reconcileL2(cfg)
+	s.configureOpenFlow(cfg)
 	s.log.Debug("reconciled", "revision", rev)
 }
 
@@ -150,8 +152,9 @@ func (s *Switch) configureBridges(cfg *config.Config) {
 			}
 			rb = &runBridge{cfg: *b, dp: dp}
 			s.bridges[name] = rb
+			s.initSecureFlows(rb)
 			s.restoreFlows(rb)
-			dp.OnFlowRemoved(func(l []datapath.FlowRemoved) { s.flowsExpired(name, l) })
+			dp.OnFlowRemoved(func(l []datapath.FlowRemoved) { s.flowsExpired(name, l); s.ofFlowsRemoved(name, l) })
 			s.observeBridge(name, dp)
 			s.log.Info("bridge added", "bridge", name)
 		} else if rb.cfg != *b {
@@ -357,6 +360,7 @@ func (s *Switch) stopPort(rp *runPort, remove bool) {
 
 // close stops every port (keeping the OS devices: VMs keep their NICs).
 func (s *Switch) close() {
+	s.stopOpenFlow()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, rp := range s.ports {
