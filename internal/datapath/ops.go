@@ -44,7 +44,7 @@ type op struct {
 	// last (opNormal) says no operation follows: NORMAL's outputs may
 	// rewrite the packet in place.
 	last bool
-	ext    *opExt // opController, opMeter (compared by content)
+	ext  *opExt // opController, opMeter (compared by content)
 }
 
 // same reports whether two operations do the same (NORMAL plans compare by
