@@ -113,30 +113,65 @@ func (p *parser) action(t token) (*dp.Action, error) {
 			}
 			return a, nil
 		}
+		if strings.Contains(val, "[") { // output:REG[START..END] (Nicira's output_reg)
+			f, ofs, nbits, err := subfield(val)
+			if err != nil || nbits > 32 {
+				return nil, errAt(t, "output", "output:PORT or output:FIELD[START..END] (at most 32 bits)", "%q", val)
+			}
+			return &dp.Action{Kind: dp.ActOutputReg, Src: f, SrcOfs: uint8(ofs), NBits: uint8(nbits), MaxLen: 0xffff}, nil
+		}
 		n, err := p.port(t, val)
 		if err != nil {
 			return nil, err
 		}
 		return out(n), nil
+	case "exit":
+		return &dp.Action{Kind: dp.ActExit}, nil
 	case "normal", "flood", "all", "local", "in_port":
 		return out(reservedPorts[strings.ToUpper(lname)]), nil
 	case "controller":
 		a := &dp.Action{Kind: dp.ActOutput, Port: dp.PortController, MaxLen: 0xffff}
 		switch {
 		case strings.HasPrefix(val, "("):
-			if ml, ok := parseArgs(val)["max_len"]; ok {
+			args := parseArgs(val)
+			a.Reason = dp.PacketInAction // if it becomes an ActController
+			if ml, ok := args["max_len"]; ok {
 				m, err := parseUint(ml, 16)
 				if err != nil {
 					return nil, errAt(t, "max_len", "0-65535", "%q", ml)
 				}
 				a.MaxLen = uint16(m)
 			}
+			if r, ok := args["reason"]; ok {
+				n, ok := packetInReasons[r]
+				if !ok {
+					return nil, errAt(t, "reason", "action, no_match, invalid_ttl, action_set, group or packet_out", "%q", r)
+				}
+				a.Kind, a.Reason = dp.ActController, n
+			}
+			if id, ok := args["id"]; ok {
+				n, err := parseUint(id, 16)
+				if err != nil {
+					return nil, errAt(t, "id", "a controller id 0-65535", "%q", id)
+				}
+				a.Kind, a.ControllerID = dp.ActController, uint16(n)
+			}
+			if u, ok := args["userdata"]; ok {
+				b, err := parseHexBytes(u)
+				if err != nil {
+					return nil, errAt(t, "userdata", "hex bytes separated by dots, like 01.02.ff", "%q", u)
+				}
+				a.Kind, a.Userdata = dp.ActController, string(b)
+			}
 		case val != "":
 			m, err := parseUint(val, 16)
 			if err != nil {
-				return nil, errAt(t, "controller", "controller, controller:MAX_LEN or controller(max_len=N)", "%q", val)
+				return nil, errAt(t, "controller", "controller, controller:MAX_LEN or controller(max_len=N,reason=R,id=N,userdata=HEX)", "%q", val)
 			}
 			a.MaxLen = uint16(m)
+		}
+		if a.Kind == dp.ActOutput {
+			a.Reason = 0 // a plain output to the controller carries no reason of its own
 		}
 		return a, nil
 	case "mod_vlan_vid", "set_vlan_vid":
@@ -461,4 +496,28 @@ func kindOf(f dp.Field) valueKind {
 		}
 	}
 	return vInt
+}
+
+// packetInReasons are controller(reason=…)'s names, as ovs-ofctl has them.
+var packetInReasons = map[string]uint8{
+	"no_match": dp.PacketInNoMatch, "action": dp.PacketInAction, "invalid_ttl": dp.PacketInInvalidTTL,
+	"action_set": dp.PacketInActionSet, "group": dp.PacketInGroup, "packet_out": dp.PacketInPacketOut,
+}
+
+// parseHexBytes parses ovs-ofctl's userdata: hex bytes separated by dots
+// ("01.02.ff"), or one run of hex digits.
+func parseHexBytes(s string) ([]byte, error) {
+	s = strings.ReplaceAll(s, ".", "")
+	if len(s)%2 != 0 {
+		return nil, fmt.Errorf("odd number of hex digits")
+	}
+	b := make([]byte, len(s)/2)
+	for i := range b {
+		n, err := strconv.ParseUint(s[2*i:2*i+2], 16, 8)
+		if err != nil {
+			return nil, err
+		}
+		b[i] = byte(n)
+	}
+	return b, nil
 }

@@ -310,7 +310,35 @@ func FormatAction(a *dp.Action, names PortNamer) string {
 		}
 		return "output:" + names.name(a.Port)
 	case dp.ActController:
-		return "CONTROLLER:65535"
+		var args []string
+		if a.Reason != dp.PacketInAction {
+			for name, r := range packetInReasons {
+				if r == a.Reason {
+					args = append(args, "reason="+name)
+				}
+			}
+		}
+		if a.MaxLen != 0xffff && a.MaxLen != 0 {
+			args = append(args, fmt.Sprintf("max_len=%d", a.MaxLen))
+		}
+		if a.ControllerID != 0 {
+			args = append(args, fmt.Sprintf("id=%d", a.ControllerID))
+		}
+		if a.Userdata != "" {
+			var hex []string
+			for _, c := range []byte(a.Userdata) {
+				hex = append(hex, fmt.Sprintf("%02x", c))
+			}
+			args = append(args, "userdata="+strings.Join(hex, "."))
+		}
+		if len(args) == 0 {
+			return "CONTROLLER:65535"
+		}
+		return "controller(" + strings.Join(args, ",") + ")"
+	case dp.ActOutputReg:
+		return "output:" + sub(a.Src, int(a.SrcOfs), int(a.NBits))
+	case dp.ActExit:
+		return "exit"
 	case dp.ActGroup:
 		return fmt.Sprintf("group:%d", a.ID)
 	case dp.ActSetQueue:

@@ -150,6 +150,10 @@ func TestAgainstOVSParseFlow(t *testing.T) {
 		"cookie=0x10,idle_timeout=30,hard_timeout=60,priority=7,ip,actions=normal",
 		"arp,arp_sha=02:00:00:00:00:09,arp_tha=00:00:00:00:00:00,actions=normal",
 		"icmp,icmp_type=3,icmp_code=1,actions=drop",
+		"actions=controller(reason=invalid_ttl,max_len=100,id=3,userdata=01.02)",
+		"actions=controller(id=3),controller(max_len=100)",
+		"reg0=1,actions=output:NXM_NX_REG1[0..15],exit",
+		"actions=output:NXM_NX_REG1[]",
 	}
 	for _, flow := range flows {
 		ours, err := Parse(flow, nil, ForAdd)
@@ -183,6 +187,11 @@ func TestAgainstOVSParseFlow(t *testing.T) {
 		}
 		if ours.Match != theirs.Match {
 			t.Errorf("%q: match differs from Open vSwitch's reading %q:\n ours   %s\n theirs %s", flow, norm, FormatMatch(&ours.Match, nil), FormatMatch(&theirs.Match, nil))
+		}
+		if _, ovsActs, ok := strings.Cut(last, "actions="); ok && strings.Contains(flow, "controller(") || strings.Contains(flow, "exit") || strings.Contains(flow, "output:NXM") {
+			if got := FormatInstructions(&ours.Instr, nil); got != ovsActs {
+				t.Errorf("%q: we print the actions as %q, Open vSwitch as %q", flow, got, ovsActs)
+			}
 		}
 		a, b := actionsText(&ours.Instr), actionsText(&theirs.Instr)
 		if a != b {
