@@ -533,6 +533,7 @@ func cmdShow(argv []string, out io.Writer) error {
 			b.Name, len(b.Ports), b.FDB.Entries, b.MaxLearned, b.FDB.Static, b.AgingSeconds, b.FullPolicy)
 		fmt.Fprintf(out, "  learned %d, moved %d, aged %d, evicted %d, refused %d\n", b.FDB.Learned, b.FDB.Moved, b.FDB.Aged, b.FDB.Evicted, b.FDB.Refused)
 		printSTP(out, b)
+		printOpenFlow(out, b.OpenFlow)
 		if len(b.Ports) > 0 {
 			var buf strings.Builder
 			portTable(&buf, b.Ports)

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"fmt"
+	"io"
+
+	"github.com/switchyard-net/switchyard/internal/api"
 	"github.com/switchyard-net/switchyard/internal/config"
 )
 
@@ -50,4 +54,34 @@ func openflowSettings(p *parsed, b *config.Bridge, cur *config.Bridge) error {
 		b.FlowCacheMax = c.FlowCacheMax
 	}
 	return nil
+}
+
+// printOpenFlow prints a bridge's OpenFlow side under it in `show`.
+func printOpenFlow(out io.Writer, o *api.OpenFlowStatus) {
+	if o == nil {
+		return
+	}
+	mode := o.FailMode
+	if o.FailOpen {
+		mode += " (fail-open: no controller reachable, NORMAL)"
+	}
+	fmt.Fprintf(out, "  openflow: datapath id %s, fail mode %s, ovs-ofctl at unix:%s\n", o.DatapathID, mode, o.Management)
+	for _, c := range o.Controllers {
+		state := "connecting"
+		if c.Connected {
+			state = "connected"
+		} else if c.LastError != "" {
+			state = "not connected: " + c.LastError
+		}
+		fmt.Fprintf(out, "    controller %s: %s\n", c.Target, state)
+	}
+	for _, c := range o.Connections {
+		fmt.Fprintf(out, "    connection %s from %s: %s, role %s, up %.0fs, %d received, %d sent\n", c.Target, c.Remote, c.Version, c.Role, c.Up, c.Received, c.Sent)
+	}
+	if p := o.PacketIns; p.Sent+p.DroppedRate+p.DroppedFull > 0 {
+		fmt.Fprintf(out, "    packet-ins: %d sent, %d over the rate, %d queue full\n", p.Sent, p.DroppedRate, p.DroppedFull)
+	}
+	if o.Error != "" {
+		fmt.Fprintf(out, "    error: %s\n", o.Error)
+	}
 }

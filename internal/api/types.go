@@ -106,6 +106,9 @@ type BridgeStatus struct {
 	Ports []PortStatus        `json:"ports"`
 	// SpanningTree is the bridge's spanning tree, when it runs one.
 	SpanningTree *STPStatus `json:"spanning_tree,omitempty"`
+	// OpenFlow is the bridge's OpenFlow side: datapath id, fail mode,
+	// management socket, controllers and connections.
+	OpenFlow *OpenFlowStatus `json:"openflow,omitempty"`
 }
 
 // Show is the answer of GET /v1/show.

@@ -434,6 +434,12 @@ func TestOpenFlowFailModes(t *testing.T) {
 	if !st.FailOpen || st.Connected || st.FailMode != "standalone" || len(st.Controllers) != 1 {
 		t.Fatalf("status %+v", st)
 	}
+	// show carries the same status under the bridge.
+	show := o.Show()
+	if len(show.Bridges) != 1 || show.Bridges[0].OpenFlow == nil || !show.Bridges[0].OpenFlow.FailOpen ||
+		show.Bridges[0].OpenFlow.Management != o.MgmtSocket(o.br) || show.Bridges[0].OpenFlow.DatapathID == "" {
+		t.Fatalf("show's OpenFlow status: %+v", show.Bridges[0].OpenFlow)
+	}
 	// A controller appears.
 	l, err = net.Listen("tcp", addr)
 	if err != nil {

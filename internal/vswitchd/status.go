@@ -31,6 +31,7 @@ func (s *Switch) bridgeStatus(cfg *config.Config, name string) api.BridgeStatus 
 		bs.FDB, bs.Cache, bs.Rules = st.FDB, st.Cache, st.Rules
 	}
 	s.l2BridgeStatus(name, &bs)
+	bs.OpenFlow = s.ofStatus(name)
 	for _, p := range cfg.PortsOf(name) {
 		bs.Ports = append(bs.Ports, s.portStatus(p))
 		if rp := s.ports[p.Name]; rp != nil {
