@@ -327,24 +327,9 @@ func (b *Bridge) DeleteGroup(id uint32) (FlowChanges, error) {
 	}
 	// The flows go first, so that no decision meets a flow whose group is
 	// gone.
-	ch := b.deleteRulesWhere(RemovedGroupDelete, func(r *Rule) bool {
-		for _, l := range [2][]Action{r.Instr.Apply, r.Instr.Write} {
-			for _, a := range l {
-				if a.Kind == ActGroup && gone[a.ID] {
-					return true
-				}
-			}
-		}
-		return false
-	})
+	ch := b.deleteRulesWhere(RemovedGroupDelete, func(r *Rule) bool { return r.refersTo(ActGroup, gone) })
 	b.mu.Lock()
-	m := make(map[uint32]*Group, len(b.groups))
-	for k, v := range b.groups {
-		if !gone[k] {
-			m[k] = v
-		}
-	}
-	b.groups = m
+	b.groups = withoutKeys(b.groups, gone)
 	b.recomputeOFFieldsLocked()
 	b.publishLocked()
 	b.mu.Unlock()
@@ -613,4 +598,29 @@ func hash32(a, basis uint32) uint32 {
 	h := uint64(a)<<32 | uint64(basis)
 	h = mix64(0x9E3779B97F4A7C15, h)
 	return uint32(h >> 16)
+}
+
+// refersTo reports whether one of r's actions of kind (a group or a meter)
+// names an ID in ids.
+func (r *Rule) refersTo(kind ActionKind, ids map[uint32]bool) bool {
+	for _, l := range [2][]Action{r.Instr.Apply, r.Instr.Write} {
+		for _, a := range l {
+			if a.Kind == kind && ids[a.ID] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// withoutKeys returns a copy of m without the keys in gone (the maps of
+// groups and meters are copied on write).
+func withoutKeys[V any](m map[uint32]V, gone map[uint32]bool) map[uint32]V {
+	n := make(map[uint32]V, len(m))
+	for k, v := range m {
+		if !gone[k] {
+			n[k] = v
+		}
+	}
+	return n
 }

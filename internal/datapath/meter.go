@@ -244,27 +244,9 @@ func (b *Bridge) DeleteMeter(id uint32) FlowChanges {
 	if len(gone) == 0 {
 		return FlowChanges{}
 	}
-	ch := b.deleteRulesWhere(RemovedMeterDelete, func(r *Rule) bool {
-		if gone[r.Instr.Meter] {
-			return true
-		}
-		for _, l := range [2][]Action{r.Instr.Apply, r.Instr.Write} {
-			for _, a := range l {
-				if a.Kind == ActMeter && gone[a.ID] {
-					return true
-				}
-			}
-		}
-		return false
-	})
+	ch := b.deleteRulesWhere(RemovedMeterDelete, func(r *Rule) bool { return gone[r.Instr.Meter] || r.refersTo(ActMeter, gone) })
 	b.mu.Lock()
-	n := make(map[uint32]*Meter, len(b.meters))
-	for k, v := range b.meters {
-		if !gone[k] {
-			n[k] = v
-		}
-	}
-	b.meters = n
+	b.meters = withoutKeys(b.meters, gone)
 	b.recomputeOFFieldsLocked()
 	b.publishLocked()
 	b.mu.Unlock()
