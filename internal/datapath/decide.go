@@ -78,7 +78,7 @@ type xlate struct {
 	d      *Decision
 	snap   *snapshot // the bridge the packet is in now
 	key    Key       // the packet as the actions have changed it
-	base   Key       // the packet as the operations so far leave it
+	base   Key       // the packet as the operations so far leave it (words 0-13 only: commitWords)
 	mask   Key       // the fields consulted so far (the decision's mask)
 	in     *portView // the ingress port in this bridge (nil: none, e.g. packet-out)
 	tr     *Trace
@@ -134,7 +134,8 @@ func decideInto(d *Decision, x *xlate, s *snapshot, k *Key, in *portView, tr *Tr
 	// Field by field: a composite literal would build a 600-byte
 	// temporary and copy it. Every field of xlate is set here.
 	x.d, x.snap, x.in, x.tr = d, s, in, tr
-	x.key, x.base = *k, *k
+	x.key = *k
+	copy(x.base[:commitWords], k[:commitWords]) // all commit reads
 	x.mask = Key{}
 	d.mask = &x.mask // until the caller gives it a home (ownMask, or the cache's)
 	x.depth, x.hops, x.table = 0, 0, 0
@@ -423,8 +424,12 @@ func (x *xlate) commit() {
 	}
 	// ICMP type/code share tp_src/tp_dst's bits, ND's link-layer addresses
 	// share ARP's: the comparisons above cover them.
-	*b = *k
+	copy(b[:commitWords], k[:commitWords])
 }
+
+// commitWords are the key words commit compares (the VLAN in word 0, the
+// packet's own fields in 1-13): the only words of x.base that are kept.
+const commitWords = 14
 
 // --- set_field, move, dec_ttl ------------------------------------------
 

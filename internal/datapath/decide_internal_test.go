@@ -18,3 +18,18 @@ func TestDecideIntoResetsEveryXlateField(t *testing.T) {
 		t.Fatalf("xlate fields are %v; decideInto resets %v: update decideInto and this list", got, want)
 	}
 }
+
+// commit keeps only the first commitWords words of its base key: every
+// field it compares must lie there.
+func TestCommitFieldsLieInCommitWords(t *testing.T) {
+	for _, f := range append([]Field{FieldVLANVID, FieldVLANPCP}, packetFields...) {
+		fi := fieldInfo[f]
+		last := int(fi.Word)
+		if fi.Bits == 128 {
+			last++
+		}
+		if last >= commitWords {
+			t.Errorf("%s lives in word %d, past commitWords (%d): commit would not see it change", fi.Name, last, commitWords)
+		}
+	}
+}
