@@ -279,7 +279,10 @@ func traceLive(b Backend, w http.ResponseWriter, r *http.Request) {
 	enc := json.NewEncoder(w)
 	for i := 0; i < count; i++ {
 		select {
-		case tr := <-ch:
+		case tr, ok := <-ch:
+			if !ok { // done: the last traced frames found the reader slow
+				return
+			}
 			if err := enc.Encode(TraceResult{Root: tr.Root, Outputs: tr.Outputs, Text: tr.String()}); err != nil {
 				return
 			}

@@ -348,7 +348,9 @@ func KeyOfFrame(frame []byte, inPort uint16) (Key, bool) {
 // liveTrace traces the next frames arriving on one port.
 type liveTrace struct {
 	port *Port
-	left atomic.Int64
+	left atomic.Int64 // slots not yet taken
+	done atomic.Int64 // slots whose send is over
+	n    int64
 	ch   chan *Trace
 	fmt  Formatter
 }
@@ -377,12 +379,20 @@ func (lt *liveTrace) offer(s *snapshot, in *portView, pkts []*Packet, keys []Key
 		case lt.ch <- tr:
 		default: // the reader is slow: this frame is not traced
 		}
+		// Each of the n slots sends (or drops) once, then counts itself
+		// done: the last one done closes the channel, when no send can
+		// follow, and frees the bridge for the next live trace.
+		if lt.done.Add(1) == lt.n {
+			s.b.live.CompareAndSwap(lt, nil)
+			close(lt.ch)
+		}
 	}
 }
 
 // TraceLive traces the next n frames that arrive on port: each trace is
 // sent on the channel (frames keep flowing untraced if the reader falls
-// behind). stop ends the live trace early; it is also ended after n frames.
+// behind), which is closed after the n-th. stop ends the live trace early
+// (the channel then stays open: the reader stops on its own).
 func (b *Bridge) TraceLive(port string, n int, f Formatter) (<-chan *Trace, func(), error) {
 	p := b.Port(port)
 	if p == nil {
@@ -391,7 +401,7 @@ func (b *Bridge) TraceLive(port string, n int, f Formatter) (<-chan *Trace, func
 	if n < 1 || n > 10000 {
 		return nil, nil, errs.Invalidf("count", "1-10000", "%d", n)
 	}
-	lt := &liveTrace{port: p, ch: make(chan *Trace, n), fmt: f}
+	lt := &liveTrace{port: p, ch: make(chan *Trace, n), fmt: f, n: int64(n)}
 	lt.left.Store(int64(n))
 	if !b.live.CompareAndSwap(nil, lt) {
 		return nil, nil, errs.Existsf("port", "a live trace is already running on bridge %q", b.name)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/switchyard-net/switchyard/internal/api"
 	"github.com/switchyard-net/switchyard/internal/config"
+	"github.com/switchyard-net/switchyard/internal/datapath"
 	"github.com/switchyard-net/switchyard/internal/errs"
 	"github.com/switchyard-net/switchyard/internal/netdev"
 )
@@ -168,4 +169,71 @@ func TestBridgeDeleteForgetsFlows(t *testing.T) {
 	if len(fl) != 1 || fl[0].Priority != 0 || fl[0].Actions != "NORMAL" {
 		t.Fatalf("a recreated bridge has %+v", fl)
 	}
+}
+
+// trace --live traces exactly the next N frames that arrive on the port,
+// as they are forwarded (the second goes where the rule says, the first
+// floods), then the channel closes; frames on other ports are not traced.
+func TestTraceLiveTracesTheNextFrames(t *testing.T) {
+	s, stop := memSwitch(t, t.TempDir())
+	defer stop()
+	for _, err := range []error{
+		s.AddBridge(config.Bridge{Name: "br0"}),
+		s.AddPort(config.Port{Bridge: "br0", Name: "lvm1", Type: config.TypeTAP}),
+		s.AddPort(config.Port{Bridge: "br0", Name: "lvm2", Type: config.TypeTAP}),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.AddFlows("br0", api.FlowsRequest{Flows: []string{"priority=100,ip,nw_dst=203.0.113.9,actions=output:lvm2", "priority=0,actions=NORMAL"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.TraceLive("br0", "nosuch", 1); errs.KindOf(err) != errs.NotFound {
+		t.Fatalf("live trace on a missing port: %v", err)
+	}
+	ch, cancel, err := s.TraceLive("br0", "lvm1", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancel()
+	inject(t, "lvm2", ethFrame(1, 2, 0x0800, ipv4To([4]byte{203, 0, 113, 1}))) // another port: not traced
+	inject(t, "lvm1", ethFrame(0xff, 1, 0x0800, ipv4To([4]byte{203, 0, 113, 8})))
+	inject(t, "lvm1", ethFrame(0xff, 1, 0x0800, ipv4To([4]byte{203, 0, 113, 9})))
+	inject(t, "lvm1", ethFrame(0xff, 1, 0x0800, ipv4To([4]byte{203, 0, 113, 9}))) // the third: not traced
+	var got []*datapath.Trace
+	timeout := time.After(5 * time.Second)
+	for len(got) < 3 {
+		select {
+		case tr, ok := <-ch:
+			if !ok {
+				goto done
+			}
+			got = append(got, tr)
+		case <-timeout:
+			t.Fatalf("%d traces in 5 s, want 2 and the channel closed", len(got))
+		}
+	}
+done:
+	if len(got) != 2 {
+		t.Fatalf("%d live traces, want 2", len(got))
+	}
+	if o := got[0].Outputs; len(o) != 1 || o[0].Port != "lvm2" || !strings.Contains(got[0].Root.Text, "nw_dst=203.0.113.8") {
+		t.Errorf("first trace (NORMAL flood): %s outputs %+v", got[0].Root.Text, o)
+	}
+	if o := got[1].Outputs; len(o) != 1 || o[0].Port != "lvm2" || !strings.Contains(got[1].Root.Text, "nw_dst=203.0.113.9") || !traceMentions(got[1].Root, "priority=100") {
+		t.Errorf("second trace (the rule): %s outputs %+v", got[1].Root.Text, o)
+	}
+}
+
+func traceMentions(n *datapath.TraceNode, s string) bool {
+	if strings.Contains(n.Text, s) {
+		return true
+	}
+	for _, c := range n.Children {
+		if traceMentions(c, s) {
+			return true
+		}
+	}
+	return false
 }
